@@ -1,0 +1,1 @@
+"""Cutover controller library: shared by every Lambda (as a layer), the CLI and the tests."""

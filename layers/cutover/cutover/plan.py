@@ -1,0 +1,319 @@
+"""The cutover plan: model, validation and JSON Schema.
+
+A plan is plain data (the detail of a "Cutover Requested" event, or a YAML or
+JSON file).  Validation happens in two passes:
+
+1. shape: pydantic checks types, ranges, patterns, required and unknown keys;
+2. rules: cross-field checks (steps strictly increasing and ending at 100,
+   no record twice, ``from`` differs from ``to``, ...) on the typed model.
+
+Every problem becomes one message that starts with the field path, for
+example ``steps[2]: must be greater than 25``.  Nothing here touches AWS.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cutover.errors import PlanInvalid
+
+NAME_PATTERN = r"^[a-z0-9-]{1,64}$"
+RECORD_TYPES = ("A", "AAAA", "CNAME")
+
+# Upper bounds that keep a plan inside Step Functions' limits (25,000 history
+# events, 256 KB payloads) and Route 53's 1,000 records per change batch.
+MAX_RECORDS = 100
+MAX_GATES = 100
+MAX_SECONDS = 7 * 24 * 3600
+MAX_EVALUATIONS_PER_STEP = 500
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class RecordRef(_Strict):
+    """One weighted pair: two records of one name and type, told apart by SetIdentifier."""
+
+    hosted_zone_id: str = Field(
+        pattern=r"^(/hostedzone/)?[A-Z0-9]{1,32}$",
+        description="Route 53 hosted zone id, e.g. Z0123456789ABCDEFGHIJ",
+    )
+    name: str = Field(min_length=1, max_length=255, description="record name; case-insensitive, trailing dot optional")
+    type: Literal["A", "AAAA", "CNAME"]
+    from_: str = Field(alias="from", min_length=1, max_length=128, description="SetIdentifier traffic moves away from")
+    to: str = Field(min_length=1, max_length=128, description="SetIdentifier traffic moves to")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, populate_by_name=True)
+
+    @property
+    def zone_id(self) -> str:
+        """The zone id without any ``/hostedzone/`` prefix."""
+        return self.hosted_zone_id.rsplit("/", 1)[-1]
+
+    @property
+    def normalized_name(self) -> str:
+        """Lower case, no trailing dot: how Route 53's IAM condition keys spell it."""
+        return normalize_name(self.name)
+
+    @property
+    def key(self) -> str:
+        """Stable identity of the pair, used for locks and snapshots."""
+        return f"{self.zone_id}|{self.normalized_name}|{self.type}"
+
+
+class DmsGate(_Strict):
+    replication_instance: str = Field(min_length=1, max_length=255)
+    replication_task: str = Field(min_length=1, max_length=255)
+    task_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:dms:[a-z0-9-]+:\d{12}:task:[A-Za-z0-9-]+$")
+    max_cdc_latency_seconds: float = Field(gt=0, le=MAX_SECONDS)
+
+
+class MgnGate(_Strict):
+    source_server_id: str = Field(pattern=r"^s-[0-9a-zA-Z]{17}$")
+    max_lag_seconds: float = Field(gt=0, le=MAX_SECONDS)
+
+
+class Gates(_Strict):
+    dms: list[DmsGate] = Field(default_factory=list, max_length=MAX_GATES)
+    mgn: list[MgnGate] = Field(default_factory=list, max_length=MAX_GATES)
+    alarms: list[str] = Field(default_factory=list, max_length=MAX_GATES)
+    missing_data: Literal["breach", "ignore"] = "breach"
+
+
+class Approvals(_Strict):
+    before_percent: list[int] = Field(default_factory=list)
+    timeout_seconds: int = Field(default=3600, ge=1, le=MAX_SECONDS)
+
+
+class Plan(_Strict):
+    """A validated cutover plan (contracts.md section 1)."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="[a-z0-9-], 1..64 chars")
+    records: list[RecordRef] = Field(min_length=1, max_length=MAX_RECORDS)
+    steps: list[int] = Field(min_length=1, max_length=100)
+    bake_seconds: int = Field(default=600, ge=0, le=MAX_SECONDS)
+    check_interval_seconds: int = Field(default=60, gt=0, le=MAX_SECONDS)
+    failure_threshold: int = Field(default=1, ge=1, le=MAX_EVALUATIONS_PER_STEP)
+    preflight_timeout_seconds: int = Field(default=900, ge=0, le=MAX_SECONDS)
+    gates: Gates = Field(default_factory=Gates)
+    approvals: Approvals = Field(default_factory=Approvals)
+
+    @property
+    def evaluations_per_step(self) -> int:
+        """contracts.md: each step is evaluated max(1, bake // interval) times."""
+        return max(1, self.bake_seconds // self.check_interval_seconds)
+
+    @property
+    def preflight_max_checks(self) -> int:
+        """Preflight re-checks every interval until the timeout: the first check plus one per interval."""
+        return 1 + self.preflight_timeout_seconds // self.check_interval_seconds
+
+    def watched_alarms(self) -> list[str]:
+        return list(self.gates.alarms)
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain JSON-able data, with the plan's own key names (``from``, not ``from_``)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def normalize_name(name: str) -> str:
+    return name.strip().rstrip(".").lower()
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + ("from" if part == "from_" else str(part))
+    return out or "plan"
+
+
+_FRIENDLY = {
+    "missing": "is required",
+    "extra_forbidden": "is not a known field (check the spelling)",
+    "string_pattern_mismatch": "does not match the pattern {pattern}",
+    "greater_than_equal": "must be at least {ge}",
+    "greater_than": "must be greater than {gt}",
+    "less_than_equal": "must be at most {le}",
+    "less_than": "must be less than {lt}",
+    "too_short": "must have at least {min_length} item(s)",
+    "too_long": "must have at most {max_length} item(s)",
+    "string_too_short": "must not be empty",
+    "string_too_long": "must be at most {max_length} characters",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "string_type": "must be a string",
+    "list_type": "must be a list",
+    "model_type": "must be a mapping",
+    "dict_type": "must be a mapping",
+    "literal_error": "must be one of {expected}",
+    "bool_type": "must be true or false",
+}
+
+
+def _shape_problems(err: ValidationError) -> list[str]:
+    problems = []
+    for e in err.errors(include_url=False):
+        template = _FRIENDLY.get(e["type"])
+        ctx = e.get("ctx") or {}
+        try:
+            msg = template.format(**ctx) if template else e["msg"]
+        except (KeyError, IndexError):
+            msg = e["msg"]
+        # pydantic adds the union member or the type name to loc for some types; drop them.
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        problems.append(f"{_path(loc)}: {msg}")
+    return problems
+
+
+def _step_problems(plan: Plan) -> list[str]:
+    problems: list[str] = []
+    steps = plan.steps
+    for i, pct in enumerate(steps):
+        if not 1 <= pct <= 100:
+            problems.append(f"steps[{i}]: must be between 1 and 100")
+        if i > 0 and pct <= steps[i - 1]:
+            problems.append(f"steps[{i}]: must be greater than {steps[i - 1]}")
+    if steps and steps[-1] != 100:
+        problems.append(f"steps[{len(steps) - 1}]: the last step must be 100, not {steps[-1]}")
+    for i, pct in enumerate(plan.approvals.before_percent):
+        if pct not in steps:
+            problems.append(f"approvals.before_percent[{i}]: {pct} is not one of the steps {steps}")
+    if len(set(plan.approvals.before_percent)) != len(plan.approvals.before_percent):
+        problems.append("approvals.before_percent: lists a step twice")
+    return problems
+
+
+def _record_problems(plan: Plan) -> list[str]:
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for i, rec in enumerate(plan.records):
+        if rec.from_ == rec.to:
+            problems.append(f"records[{i}].to: must differ from records[{i}].from ({rec.to!r})")
+        if rec.key in seen:
+            problems.append(f"records[{i}]: same zone, name and type as records[{seen[rec.key]}]")
+        else:
+            seen[rec.key] = i
+    return problems
+
+
+def _gate_problems(plan: Plan) -> list[str]:
+    problems: list[str] = []
+    for field, items in (
+        ("gates.dms", [g.replication_task for g in plan.gates.dms]),
+        ("gates.mgn", [g.source_server_id for g in plan.gates.mgn]),
+        ("gates.alarms", list(plan.gates.alarms)),
+    ):
+        first: dict[str, int] = {}
+        for i, item in enumerate(items):
+            if item in first:
+                problems.append(f"{field}[{i}]: {item!r} is listed twice (first at [{first[item]}])")
+            first.setdefault(item, i)
+    for i, alarm in enumerate(plan.gates.alarms):
+        if not 1 <= len(alarm) <= 255:
+            problems.append(f"gates.alarms[{i}]: an alarm name is 1 to 255 characters")
+    return problems
+
+
+def _pacing_problems(plan: Plan) -> list[str]:
+    problems: list[str] = []
+    if plan.bake_seconds and plan.bake_seconds // plan.check_interval_seconds > MAX_EVALUATIONS_PER_STEP:
+        problems.append(
+            f"bake_seconds: {plan.bake_seconds} s at one check every {plan.check_interval_seconds} s is more than "
+            f"{MAX_EVALUATIONS_PER_STEP} evaluations per step; raise check_interval_seconds"
+        )
+    if plan.failure_threshold > plan.evaluations_per_step:
+        problems.append(
+            f"failure_threshold: {plan.failure_threshold} can never be reached with "
+            f"{plan.evaluations_per_step} evaluation(s) per step"
+        )
+    return problems
+
+
+def _rule_problems(plan: Plan) -> list[str]:
+    return _step_problems(plan) + _record_problems(plan) + _gate_problems(plan) + _pacing_problems(plan)
+
+
+def validate_plan(data: Any) -> Plan:
+    """Return the typed plan, or raise :class:`PlanInvalid` listing every problem."""
+    if not isinstance(data, dict):
+        raise PlanInvalid([f"plan: must be a mapping of fields, not {type(data).__name__}"])
+    try:
+        plan = Plan.model_validate(data)
+    except ValidationError as err:
+        raise PlanInvalid(_shape_problems(err)) from None
+    problems = _rule_problems(plan)
+    if problems:
+        raise PlanInvalid(problems)
+    return plan
+
+
+def plan_problems(data: Any) -> list[str]:
+    """Every problem with ``data`` as a plan; empty when it is valid."""
+    try:
+        validate_plan(data)
+    except PlanInvalid as err:
+        return list(err.problems)
+    return []
+
+
+def parse_document(text: str | bytes, source: str = "plan") -> Any:
+    """Parse YAML or JSON text (JSON is YAML) into plain data; errors name the source."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise PlanInvalid([f"{source}: is not UTF-8 text (byte {err.start})"]) from None
+    import yaml  # the Lambdas receive JSON; only files need YAML, so import it late
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise PlanInvalid([f"{source}: is not valid YAML or JSON{where}: {problem}"]) from None
+
+
+MAX_FILE_BYTES = 1024 * 1024
+
+
+def load_plan_file(path: str | Path) -> Plan:
+    """Read and validate a plan file (YAML or JSON)."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as err:
+        raise PlanInvalid([f"{p}: cannot be read ({err.strerror})"]) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise PlanInvalid([f"{p}: is {len(raw)} bytes; a plan file is at most {MAX_FILE_BYTES} bytes"])
+    return validate_plan(parse_document(raw, source=str(p)))
+
+
+def plan_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a plan, for editors and other tools."""
+    schema = Plan.model_json_schema(by_alias=True, mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://cutover-controller/schemas/plan.schema.json"
+    schema["title"] = "Cutover plan"
+    steps = schema["properties"]["steps"]
+    steps["items"] = {"type": "integer", "minimum": 1, "maximum": 100}
+    steps["description"] = "strictly increasing percentages of traffic on `to`; the last is 100"
+    return schema
+
+
+def plan_json_schema_text() -> str:
+    return json.dumps(plan_json_schema(), indent=2, sort_keys=True) + "\n"
