@@ -1,0 +1,255 @@
+"""The controller's one DynamoDB table: record locks, pending task tokens,
+alarm watches and the ledger of decisions.
+
+Item layout (``pk`` / ``sk``):
+
+=====================================  ======================  =====================================
+pk                                     sk                      what
+=====================================  ======================  =====================================
+``LOCK#<zone>|<name>|<type>``          ``LOCK``                 which cutover holds the record
+``CUTOVER#<execution id>``             ``STATE``                summary: plan name, status, outcome
+``CUTOVER#<execution id>``             ``WAIT``                 the pending task token (check/approval)
+``CUTOVER#<execution id>``             ``LEDGER#<time>#<n>``    one decision with its evidence
+``WATCH#<alarm name>``                 ``<execution id>``       a running cutover watching that alarm
+=====================================  ======================  =====================================
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from cutover.errors import RecordsLocked
+
+# Locks outlive any sane cutover (Step Functions' own limit is a year) but are
+# reclaimed eventually if a stack is deleted mid-run.
+LOCK_TTL_SECONDS = 30 * 24 * 3600
+LEDGER_TTL_SECONDS = 400 * 24 * 3600
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _to_dynamo(value: Any) -> Any:
+    """JSON data to what the DynamoDB resource layer accepts (floats become Decimal)."""
+    return json.loads(json.dumps(value, default=str), parse_float=Decimal)
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    return value
+
+
+class Store:
+    """Thin adapter over the table; ``table`` is a boto3 ``Table`` resource."""
+
+    def __init__(self, table: Any):
+        self.table = table
+
+    # ------------------------------------------------------------------ locks
+
+    def acquire_locks(self, keys: Sequence[str], owner: str, cutover_name: str) -> None:
+        """Lock every record for ``owner``, all or nothing; re-acquiring one's own locks succeeds.
+
+        Raises :class:`RecordsLocked` naming a record and the cutover that holds it.
+        """
+        expires = int(time.time()) + LOCK_TTL_SECONDS
+        # The resource's client serialises plain Python values itself.
+        items = [
+            {
+                "Put": {
+                    "TableName": self.table.name,
+                    "Item": {
+                        "pk": f"LOCK#{key}",
+                        "sk": "LOCK",
+                        "owner": owner,
+                        "cutover": cutover_name,
+                        "acquired_at": now_iso(),
+                        "expires_at": expires,
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk) OR #owner = :owner",
+                    "ExpressionAttributeNames": {"#owner": "owner"},
+                    "ExpressionAttributeValues": {":owner": owner},
+                }
+            }
+            for key in keys
+        ]
+        client = self.table.meta.client
+        # TransactWriteItems takes at most 100 items; a plan has at most 100 records.
+        try:
+            client.transact_write_items(TransactItems=items)
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            for key in keys:
+                holder = self.lock_holder(key)
+                if holder and holder["owner"] != owner:
+                    raise RecordsLocked(key, f"{holder.get('cutover', '?')} ({holder['owner']})") from None
+            raise
+
+    def lock_holder(self, key: str) -> dict[str, Any] | None:
+        item = self.table.get_item(Key={"pk": f"LOCK#{key}", "sk": "LOCK"}, ConsistentRead=True).get("Item")
+        return _from_dynamo(item) if item else None
+
+    def release_locks(self, keys: Iterable[str], owner: str) -> list[str]:
+        """Release the locks ``owner`` holds; never touches another cutover's lock. Returns the keys released."""
+        released = []
+        for key in keys:
+            try:
+                self.table.delete_item(
+                    Key={"pk": f"LOCK#{key}", "sk": "LOCK"},
+                    ConditionExpression="#owner = :owner",
+                    ExpressionAttributeNames={"#owner": "owner"},
+                    ExpressionAttributeValues={":owner": owner},
+                )
+                released.append(key)
+            except ClientError as err:
+                if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+        return released
+
+    # ------------------------------------------------------------ task tokens
+
+    def put_wait(self, execution_id: str, token: str, purpose: str, detail: dict[str, Any]) -> None:
+        self.table.put_item(
+            Item=_to_dynamo(
+                {
+                    "pk": f"CUTOVER#{execution_id}",
+                    "sk": "WAIT",
+                    "token": token,
+                    "purpose": purpose,
+                    "detail": detail,
+                    "registered_at": now_iso(),
+                    "expires_at": int(time.time()) + LOCK_TTL_SECONDS,
+                }
+            )
+        )
+
+    def get_wait(self, execution_id: str) -> dict[str, Any] | None:
+        item = self.table.get_item(Key={"pk": f"CUTOVER#{execution_id}", "sk": "WAIT"}, ConsistentRead=True).get("Item")
+        return _from_dynamo(item) if item else None
+
+    def clear_wait(self, execution_id: str) -> None:
+        self.table.delete_item(Key={"pk": f"CUTOVER#{execution_id}", "sk": "WAIT"})
+
+    # ----------------------------------------------------------------- watches
+
+    def watch_alarms(self, alarms: Iterable[str], execution_id: str) -> None:
+        with self.table.batch_writer() as batch:
+            for alarm in alarms:
+                batch.put_item(
+                    Item={
+                        "pk": f"WATCH#{alarm}",
+                        "sk": execution_id,
+                        "expires_at": int(time.time()) + LOCK_TTL_SECONDS,
+                    }
+                )
+
+    def unwatch_alarms(self, alarms: Iterable[str], execution_id: str) -> None:
+        with self.table.batch_writer() as batch:
+            for alarm in alarms:
+                batch.delete_item(Key={"pk": f"WATCH#{alarm}", "sk": execution_id})
+
+    def watchers(self, alarm: str) -> list[str]:
+        """Execution ids of the running cutovers watching ``alarm``."""
+        out: list[str] = []
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": f"WATCH#{alarm}"},
+        }
+        while True:
+            page = self.table.query(**kwargs)
+            out.extend(str(item["sk"]) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return out
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # ------------------------------------------------------------------ ledger
+
+    def record(self, execution_id: str, kind: str, data: dict[str, Any]) -> str:
+        """Append one decision to the ledger; returns its sort key."""
+        sk = f"LEDGER#{now_iso()}#{uuid.uuid4().hex[:8]}"
+        self.table.put_item(
+            Item=_to_dynamo(
+                {
+                    "pk": f"CUTOVER#{execution_id}",
+                    "sk": sk,
+                    "kind": kind,
+                    "at": now_iso(),
+                    "data": data,
+                    "expires_at": int(time.time()) + LEDGER_TTL_SECONDS,
+                }
+            )
+        )
+        return sk
+
+    def ledger(self, execution_id: str) -> list[dict[str, Any]]:
+        """Every ledger entry of a cutover, oldest first."""
+        entries: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": f"CUTOVER#{execution_id}", ":prefix": "LEDGER#"},
+        }
+        while True:
+            page = self.table.query(**kwargs)
+            entries.extend(_from_dynamo(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return entries
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def put_state(self, execution_id: str, state: dict[str, Any]) -> None:
+        self.table.put_item(
+            Item=_to_dynamo(
+                {
+                    "pk": f"CUTOVER#{execution_id}",
+                    "sk": "STATE",
+                    **state,
+                    "updated_at": now_iso(),
+                    "expires_at": int(time.time()) + LEDGER_TTL_SECONDS,
+                }
+            )
+        )
+
+    def get_state(self, execution_id: str) -> dict[str, Any] | None:
+        item = self.table.get_item(Key={"pk": f"CUTOVER#{execution_id}", "sk": "STATE"}, ConsistentRead=True).get(
+            "Item"
+        )
+        return _from_dynamo(item) if item else None
+
+
+def default_store() -> Store:
+    from cutover.settings import settings
+
+    return Store(_dynamodb_resource().Table(settings().table_name))
+
+
+_resource: Any = None
+
+
+def _dynamodb_resource() -> Any:
+    global _resource
+    if _resource is None:
+        import boto3
+        from botocore.config import Config
+
+        _resource = boto3.resource("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+    return _resource
+
+
+def reset_store() -> None:
+    """Forget the cached resource (tests start new emulators)."""
+    global _resource
+    _resource = None

@@ -1,0 +1,48 @@
+"""Logger, Tracer and Metrics, created once for every function, and the one
+decorator that wraps a workflow step into a Lambda handler.
+
+Decorator order follows Powertools' guidance:
+``inject_lambda_context`` -> ``log_metrics`` -> ``capture_lambda_handler``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "cutover-controller")
+
+# Rehearsals print their own report on stdout; their logs go to stderr.
+_stream = sys.stderr if os.environ.get("CUTOVER_LOG_STREAM") == "stderr" else sys.stdout
+
+logger = Logger(service=SERVICE, stream=_stream)
+tracer = Tracer(service=SERVICE)
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "CutoverController"), service=SERVICE)
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+def instrument(step: Callable[[dict[str, Any]], Any]) -> Handler:
+    """Turn ``step(event) -> result`` into a Lambda handler with logging, metrics and tracing."""
+
+    @logger.inject_lambda_context(clear_state=True)
+    @metrics.log_metrics
+    @tracer.capture_lambda_handler(capture_response=False)
+    def lambda_handler(event: dict[str, Any], context: Any) -> Any:
+        return step(event)
+
+    lambda_handler.__name__ = f"{step.__name__}_handler"
+    return lambda_handler
+
+
+def count(name: str, value: float = 1) -> None:
+    """Add to a custom metric; never raises (metrics must not break a cutover)."""
+    try:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    except Exception:  # pragma: no cover - defensive: a bad metric must not fail a step
+        logger.exception("could not record metric", extra={"metric": name})

@@ -1,0 +1,33 @@
+"""Configuration from the environment, read once and validated."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+
+from cutover.errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
+    topic_arn: str
+    event_bus_name: str
+    event_source: str = "cutover-controller"
+
+
+@cache
+def settings() -> Settings:
+    """The controller's settings; a missing variable fails with a message naming it."""
+    missing = [v for v in ("TABLE_NAME", "TOPIC_ARN", "EVENT_BUS_NAME") if not os.environ.get(v)]
+    if missing:
+        raise ConfigurationError(
+            f"environment variable(s) {', '.join(missing)} not set; the SAM template sets them for every function"
+        )
+    return Settings(
+        table_name=os.environ["TABLE_NAME"],
+        topic_arn=os.environ["TOPIC_ARN"],
+        event_bus_name=os.environ["EVENT_BUS_NAME"],
+        event_source=os.environ.get("CUTOVER_EVENT_SOURCE", "cutover-controller"),
+    )

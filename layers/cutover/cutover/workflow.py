@@ -1,0 +1,560 @@
+"""The steps of the cutover workflow, one function per Lambda.
+
+Each step takes the workflow state (``event["state"]``, which holds the
+cutover document under ``cutover``) and returns the next cutover document.
+The state machine (statemachine/cutover.asl.json) wires them together; the
+decisions themselves live in :mod:`cutover.policy`, the AWS calls in
+:mod:`cutover.route53`, :mod:`cutover.signals` and :mod:`cutover.ledger`.
+
+Every step is safe to retry: it re-reads before it writes, and UPSERTs the
+same weights.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from cutover import aws, notify, policy, route53, signals, weights
+from cutover.errors import (
+    CutoverError,
+    PlanInvalid,
+    RecordsInvalid,
+    RecordsLocked,
+    RollbackIncomplete,
+    SyncTimeout,
+)
+from cutover.ledger import Store, default_store
+from cutover.observability import count, logger
+from cutover.plan import Plan, validate_plan
+
+REQUEST_DETAIL_TYPE = "Cutover Requested"
+
+# Real-world pacing; the local engine passes smaller values in ``timing``.
+DEFAULT_SYNC_POLL_SECONDS = 5
+DEFAULT_SYNC_TIMEOUT_SECONDS = 300
+TIMING_KEYS = (
+    "check_wait_seconds",
+    "sync_poll_seconds",
+    "sync_max_polls",
+    "ttl_wait_seconds",
+    "approval_timeout_seconds",
+    "rollback_sync_timeout_seconds",
+)
+
+_store: Store | None = None
+
+
+def store() -> Store:
+    global _store
+    if _store is None:
+        _store = default_store()
+    return _store
+
+
+def reset() -> None:
+    """Forget cached adapters (the local engine starts a fresh emulator per run)."""
+    global _store
+    _store = None
+    aws.reset_clients()
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _doc(event: dict[str, Any]) -> dict[str, Any]:
+    state = event.get("state") or {}
+    doc = state.get("cutover")
+    if not isinstance(doc, dict):
+        raise ValueError("the workflow state has no 'cutover' document; was Prepare skipped?")
+    return dict(doc)
+
+
+def _plan(doc: dict[str, Any]) -> Plan:
+    return validate_plan(doc["plan"])
+
+
+def _execution_id(arn: str) -> str:
+    return arn.rsplit(":", 1)[-1]
+
+
+def _weights_view(doc: dict[str, Any], current: weights.Weights | None = None) -> dict[str, dict[str, int]]:
+    return weights.describe(current if current is not None else doc.get("last_written") or {})
+
+
+def _notify(doc: dict[str, Any], event: str, **fields: Any) -> None:
+    notify.publish(
+        notify.build_message(
+            event,
+            doc.get("name", "?"),
+            doc.get("execution_id", "?"),
+            _weights_view(doc),
+            **fields,
+        )
+    )
+
+
+def _timing(plan: Plan, overrides: dict[str, Any] | None) -> dict[str, int]:
+    """Seconds for every wait; the ASL reads them from here so rehearsals can shrink them."""
+    ttl = 60
+    timing = {
+        "check_wait_seconds": max(1, plan.check_interval_seconds),
+        "sync_poll_seconds": DEFAULT_SYNC_POLL_SECONDS,
+        "sync_max_polls": max(1, DEFAULT_SYNC_TIMEOUT_SECONDS // DEFAULT_SYNC_POLL_SECONDS),
+        "ttl_wait_seconds": ttl,
+        "approval_timeout_seconds": plan.approvals.timeout_seconds,
+        "rollback_sync_timeout_seconds": DEFAULT_SYNC_TIMEOUT_SECONDS,
+    }
+    for key, value in (overrides or {}).items():
+        if key in TIMING_KEYS and isinstance(value, int) and value >= 0:
+            timing[key] = value
+    # Task timeouts must be at least one second.
+    timing["check_wait_seconds"] = max(1, timing["check_wait_seconds"])
+    timing["approval_timeout_seconds"] = max(1, timing["approval_timeout_seconds"])
+    timing["sync_max_polls"] = max(1, timing["sync_max_polls"])
+    return timing
+
+
+def _max_ttl(snapshot: dict[str, Any]) -> int:
+    ttls = [
+        int(rrset.get("TTL", 0)) for pair in snapshot.values() for rrset in pair["records"].values() if "TTL" in rrset
+    ]
+    return max(ttls, default=60)
+
+
+def _extract_plan(request: Any) -> tuple[Any, dict[str, Any]]:
+    """The plan and the timing overrides from an execution input.
+
+    The input is either the EventBridge event (``detail`` is the plan) or
+    ``{"plan": ...}`` from the local engine and tests.
+    """
+    if not isinstance(request, dict):
+        raise PlanInvalid([f"request: must be an object, not {type(request).__name__}"])
+    timing = request.get("timing")
+    overrides: dict[str, Any] = timing if isinstance(timing, dict) else {}
+    if "detail" in request:
+        detail_type = request.get("detail-type")
+        if detail_type != REQUEST_DETAIL_TYPE:
+            raise PlanInvalid([f"detail-type: must be {REQUEST_DETAIL_TYPE!r}, not {detail_type!r}"])
+        return request["detail"], overrides
+    if "plan" in request:
+        return request["plan"], overrides
+    raise PlanInvalid(["request: has neither 'detail' (an EventBridge event) nor 'plan'"])
+
+
+def _rejected(execution_arn: str, name: str, reason: str, problems: list[str]) -> dict[str, Any]:
+    return {
+        "accepted": False,
+        "execution_id": _execution_id(execution_arn),
+        "execution_arn": execution_arn,
+        "name": name,
+        "reason": reason,
+        "problems": problems,
+        "outcome": "REJECTED",
+        "last_written": {},
+        "history": [],
+    }
+
+
+# ---------------------------------------------------------------- Prepare
+
+
+def prepare(event: dict[str, Any]) -> dict[str, Any]:
+    """Validate the plan, lock its records, snapshot their weights.
+
+    Never raises for bad input: it returns ``accepted: false`` with the
+    reason, and the workflow ends REJECTED without any write to Route 53.
+    """
+    execution_arn = event["execution_arn"]
+    execution_id = _execution_id(execution_arn)
+    request = event.get("event")
+    raw_name = request.get("detail", request.get("plan", {})) if isinstance(request, dict) else {}
+    name = str(raw_name.get("name", "?")) if isinstance(raw_name, dict) else "?"
+    try:
+        data, overrides = _extract_plan(request)
+        plan = validate_plan(data)
+    except PlanInvalid as err:
+        logger.warning("plan rejected", extra={"problems": err.problems})
+        return _rejected(execution_arn, name, "plan is invalid: " + "; ".join(err.problems), err.problems)
+
+    keys = [r.key for r in plan.records]
+    try:
+        store().acquire_locks(keys, execution_id, plan.name)
+    except RecordsLocked as err:
+        return _rejected(execution_arn, plan.name, str(err), [str(err)])
+
+    try:
+        return _prepare_locked(plan, overrides, execution_arn, execution_id, keys)
+    except Exception as err:
+        # Whatever went wrong after the lock, nothing was written to Route 53: free the records.
+        store().release_locks(keys, execution_id)
+        problems = err.problems if isinstance(err, RecordsInvalid) else [str(err)]
+        if isinstance(err, CutoverError):
+            return _rejected(execution_arn, plan.name, "records are not usable: " + "; ".join(problems), problems)
+        raise
+
+
+def _prepare_locked(
+    plan: Plan, overrides: dict[str, Any], execution_arn: str, execution_id: str, keys: list[str]
+) -> dict[str, Any]:
+    snapshot = route53.read_pairs(aws.client("route53"), plan)
+    weights.assert_safe(weights.weights_of_snapshot(snapshot))
+    timing = _timing(plan, overrides)
+    if "ttl_wait_seconds" not in (overrides or {}):
+        timing["ttl_wait_seconds"] = _max_ttl(snapshot)
+    start_weights = weights.weights_of_snapshot(snapshot)
+    doc: dict[str, Any] = {
+        "accepted": True,
+        "execution_id": execution_id,
+        "execution_arn": execution_arn,
+        "name": plan.name,
+        "plan": plan.to_data(),
+        "snapshot": snapshot,
+        "timing": timing,
+        "bake_wait": plan.bake_seconds > 0,
+        "progress": {
+            "phase": "preflight",
+            "preflight_checks": 0,
+            "step_index": 0,
+            "percent": plan.steps[0],
+            "approval_required": plan.steps[0] in plan.approvals.before_percent,
+            "checks": 0,
+            "consecutive_failures": 0,
+            "shifted": False,
+            "done": False,
+            "insync": False,
+            "sync_polls": 0,
+        },
+        "last_written": start_weights,
+        "changes": [],
+        "history": [],
+        "decision": None,
+        "reason": None,
+    }
+    store().watch_alarms(plan.gates.alarms, execution_id)
+    store().put_state(execution_id, {"name": plan.name, "status": "RUNNING", "records": keys})
+    store().record(execution_id, "prepared", {"plan": plan.to_data(), "snapshot": snapshot, "timing": timing})
+    _notify(doc, "CutoverStarted", steps=plan.steps, snapshot=weights.describe(start_weights))
+    return doc
+
+
+# ---------------------------------------------------------------- Evaluate
+
+
+def evaluate(event: dict[str, Any]) -> dict[str, Any]:
+    """One evaluation of every gate (preflight or bake), and the decision it leads to."""
+    doc = _doc(event)
+    plan = _plan(doc)
+    progress = dict(doc["progress"])
+    phase = event.get("phase", progress["phase"])
+    report = signals.evaluate_gates(plan.gates)
+    evidence = report.to_dict()
+    wake = (event.get("state") or {}).get("wake")
+    woken_by = wake.get("woken_by") if isinstance(wake, dict) else None
+
+    if phase == "preflight":
+        progress["preflight_checks"] += 1
+        decision: str = policy.preflight_decision(
+            report.healthy, progress["preflight_checks"], plan.preflight_max_checks
+        )
+        entry = {"phase": "preflight", "check": progress["preflight_checks"], "decision": decision, **evidence}
+        if decision == "healthy":
+            progress["phase"] = "steps"
+        doc["reason"] = "; ".join(report.reasons) if decision == "abandon" else None
+        if decision == "abandon":
+            doc["reason"] = "preflight never became healthy: " + "; ".join(report.reasons)
+    else:
+        state = policy.bake_decision(
+            report.healthy,
+            progress["checks"],
+            progress["consecutive_failures"],
+            plan.evaluations_per_step,
+            plan.failure_threshold,
+        )
+        decision = state.decision
+        progress["checks"], progress["consecutive_failures"] = state.checks_done, state.consecutive_failures
+        entry = {
+            "phase": "bake",
+            "percent": progress["percent"],
+            "check": state.checks_done,
+            "decision": decision,
+            "woken_by": woken_by,
+            **evidence,
+        }
+        if decision == "breach":
+            doc["reason"] = "; ".join(report.reasons) or "signals breached"
+            doc["history"] = [
+                *doc["history"],
+                {"percent": progress["percent"], "status": "failed", "reason": doc["reason"]},
+            ]
+
+    doc["progress"] = progress
+    doc["decision"] = decision
+    doc["last_evaluation"] = {k: entry[k] for k in ("phase", "check", "decision", "healthy", "reasons")}
+    store().record(doc["execution_id"], "evaluation", entry)
+    count("Evaluations")
+
+    if phase == "preflight" and decision == "healthy":
+        _notify(doc, "PreflightPassed", evidence=evidence)
+    if phase != "preflight" and decision == "passed":
+        _complete_step(doc, plan, evidence)
+    return doc
+
+
+def _complete_step(doc: dict[str, Any], plan: Plan, evidence: dict[str, Any]) -> None:
+    progress = doc["progress"]
+    percent = progress["percent"]
+    doc["history"] = [*doc["history"], {"percent": percent, "status": "passed"}]
+    store().record(doc["execution_id"], "step_completed", {"percent": percent})
+    _notify(doc, "StepCompleted", percent=percent, evidence=evidence)
+    nxt = progress["step_index"] + 1
+    if nxt >= len(plan.steps):
+        progress["done"] = True
+        return
+    progress.update(
+        step_index=nxt,
+        percent=plan.steps[nxt],
+        approval_required=plan.steps[nxt] in plan.approvals.before_percent,
+        checks=0,
+        consecutive_failures=0,
+        insync=False,
+        sync_polls=0,
+    )
+
+
+# ---------------------------------------------------------------- Shift
+
+
+def shift(event: dict[str, Any]) -> dict[str, Any]:
+    """Move the plan's records to the current step's weights, one batch per zone.
+
+    Drift check first: the records must still hold what the controller last
+    wrote (or already the target, when this is a retry of a step whose change
+    went through).  Anything else is someone else's change: DriftDetected.
+    """
+    doc = _doc(event)
+    plan = _plan(doc)
+    progress = dict(doc["progress"])
+    percent = progress["percent"]
+    target = weights.plan_weights(plan, percent)
+    client = aws.client("route53")
+    current = route53.current_weights(client, plan)
+    if current != target:
+        differences = weights.drift(doc["last_written"], current)
+        if differences:
+            from cutover.errors import DriftDetected
+
+            store().record(doc["execution_id"], "drift", {"expected": doc["last_written"], "found": current})
+            raise DriftDetected(differences)
+    batches = route53.build_change_batches(
+        doc["snapshot"], target, comment=f"cutover {plan.name} {doc['execution_id']}: step {percent}%"
+    )
+    changes = route53.submit_all(client, batches)
+    store().record(
+        doc["execution_id"],
+        "shift",
+        {"percent": percent, "from": weights.describe(current), "to": weights.describe(target), "changes": changes},
+    )
+    count("Route53Changes", len(changes))
+    progress.update(shifted=True, insync=False, sync_polls=0)
+    doc.update(progress=progress, last_written=target, changes=changes)
+    return doc
+
+
+def await_sync(event: dict[str, Any]) -> dict[str, Any]:
+    """Poll the pending changes once; raise SyncTimeout when the poll budget is spent."""
+    doc = _doc(event)
+    progress = dict(doc["progress"])
+    ids = [c["change_id"] for c in doc.get("changes", [])]
+    insync = route53.all_insync(aws.client("route53"), ids)
+    progress["sync_polls"] += 1
+    progress["insync"] = insync
+    if not insync and progress["sync_polls"] >= doc["timing"]["sync_max_polls"]:
+        store().record(doc["execution_id"], "sync_timeout", {"changes": ids, "polls": progress["sync_polls"]})
+        raise SyncTimeout(f"Route 53 changes {', '.join(ids)} still PENDING after {progress['sync_polls']} polls")
+    if insync:
+        store().record(doc["execution_id"], "insync", {"changes": ids, "polls": progress["sync_polls"]})
+    doc["progress"] = progress
+    return doc
+
+
+# ---------------------------------------------------------------- Waits
+
+
+def register_wait(event: dict[str, Any]) -> dict[str, Any]:
+    """Keep the task token of the wait the workflow is entering, so an alarm
+    event or an operator can complete it (wake) or fail it (abort)."""
+    doc = _doc(event)
+    purpose = event.get("purpose", "check")
+    progress = doc["progress"]
+    detail = {
+        "phase": progress["phase"],
+        "percent": progress["percent"],
+        "step_index": progress["step_index"],
+        "next_check": (progress["preflight_checks"] if progress["phase"] == "preflight" else progress["checks"]) + 1,
+    }
+    store().put_wait(doc["execution_id"], event["token"], purpose, detail)
+    if purpose == "approval":
+        store().record(doc["execution_id"], "approval_requested", {"percent": progress["percent"]})
+        _notify(
+            doc,
+            "ApprovalRequested",
+            percent=progress["percent"],
+            timeout_seconds=doc["timing"]["approval_timeout_seconds"],
+        )
+    return {"registered": purpose, **detail}
+
+
+def wake_watchers(event: dict[str, Any]) -> dict[str, Any]:
+    """A CloudWatch alarm went to ALARM: wake every running cutover watching it
+    so its next evaluation happens now (not an extra one)."""
+    detail = event.get("detail") or {}
+    alarm = detail.get("alarmName")
+    state = (detail.get("state") or {}).get("value")
+    if event.get("source") != "aws.cloudwatch" or event.get("detail-type") != "CloudWatch Alarm State Change":
+        logger.warning(
+            "ignored an event that is not a CloudWatch alarm state change", extra={"source": event.get("source")}
+        )
+        return {"woken": [], "ignored": "not a CloudWatch Alarm State Change event"}
+    if not alarm or state != "ALARM":
+        return {"woken": [], "ignored": f"alarm state {state!r}"}
+    sfn = aws.client("stepfunctions")
+    woken = []
+    for execution_id in store().watchers(alarm):
+        wait = store().get_wait(execution_id)
+        if not wait or wait.get("purpose") != "check":
+            continue
+        try:
+            sfn.send_task_success(
+                taskToken=wait["token"],
+                output=json.dumps({"woken_by": f"alarm {alarm} is ALARM", "event_time": event.get("time")}),
+            )
+            woken.append(execution_id)
+        except ClientError as err:
+            # The wait already ended (timer, another event): nothing to wake.
+            logger.info("wait already over", extra={"execution": execution_id, "error": err.response["Error"]["Code"]})
+    count("AlarmWakeups", len(woken))
+    return {"woken": woken, "alarm": alarm}
+
+
+# ---------------------------------------------------------------- Rollback
+
+
+def _failure_reason(state: dict[str, Any], doc: dict[str, Any]) -> str:
+    error = state.get("error")
+    if isinstance(error, dict) and error.get("Error"):
+        name = str(error["Error"])
+        cause = error.get("Cause") or ""
+        try:
+            parsed = json.loads(cause)
+            cause = parsed.get("errorMessage", cause) if isinstance(parsed, dict) else cause
+        except (TypeError, ValueError):
+            pass
+        known = {
+            "States.Timeout": "approval timed out" if "approval" in name.lower() else "timed out",
+            "ApprovalRejected": "approval refused",
+            "ApprovalTimedOut": "approval timed out",
+        }
+        text = known.get(name, name)
+        return f"{text}: {cause}" if cause else text
+    return str(doc.get("reason") or "rollback requested")
+
+
+def rollback(event: dict[str, Any]) -> dict[str, Any]:
+    """Write the snapshot back, exactly, one batch per zone, and wait for INSYNC."""
+    state = event.get("state") or {}
+    doc = _doc(event)
+    reason = _failure_reason(state, doc)
+    progress = doc["progress"]
+    history = list(doc.get("history", []))
+    if progress.get("phase") == "steps" and not any(
+        h["percent"] == progress["percent"] and h["status"] == "failed" for h in history
+    ):
+        history.append({"percent": progress["percent"], "status": "failed", "reason": reason})
+    client = aws.client("route53")
+    batches = route53.restore_batches(doc["snapshot"], comment=f"cutover {doc['name']} rollback")
+    try:
+        changes = route53.submit_all(client, batches)
+        route53.wait_insync(
+            client,
+            [c["change_id"] for c in changes],
+            timeout=doc["timing"]["rollback_sync_timeout_seconds"],
+            poll=max(0.2, float(doc["timing"]["sync_poll_seconds"])),
+        )
+    except Exception as err:
+        store().record(doc["execution_id"], "rollback_attempt_failed", {"error": str(err), "reason": reason})
+        raise RollbackIncomplete(f"rollback not complete: {err}", batches) from err
+    restored = weights.weights_of_snapshot(doc["snapshot"])
+    store().record(doc["execution_id"], "rollback", {"reason": reason, "changes": changes, "restored": restored})
+    count("Rollbacks")
+    doc.update(history=history, reason=reason, last_written=restored, changes=changes, outcome="ROLLED_BACK")
+    return doc
+
+
+# ---------------------------------------------------------------- Finalize
+
+_FINAL_EVENTS = {
+    "COMPLETED": "CutoverCompleted",
+    "ROLLED_BACK": "CutoverRolledBack",
+    "ABANDONED": "CutoverAbandoned",
+    "REJECTED": "CutoverRejected",
+    "ROLLBACK_FAILED": "RollbackFailed",
+}
+
+
+def finalize(event: dict[str, Any]) -> dict[str, Any]:
+    """Release the locks, close the ledger, tell people how it ended."""
+    outcome = event["outcome"]
+    state = event.get("state") or {}
+    doc = dict(state.get("cutover") or {})
+    execution_arn = event["execution_arn"]
+    execution_id = doc.get("execution_id") or _execution_id(execution_arn)
+    doc.setdefault("execution_id", execution_id)
+    doc.setdefault("name", "?")
+    plan_data = doc.get("plan")
+    reason = doc.get("reason")
+    if outcome in ("ABANDONED", "ROLLBACK_FAILED") or (outcome == "ROLLED_BACK" and not reason):
+        reason = _failure_reason(state, doc) if state.get("error") else reason
+    fields: dict[str, Any] = {"outcome": outcome}
+    if reason:
+        fields["reason"] = reason
+    if doc.get("problems"):
+        fields["problems"] = doc["problems"]
+    if isinstance(state.get("rollback_error"), dict):
+        fields["rollback_error"] = state["rollback_error"].get("Cause") or state["rollback_error"].get("Error")
+
+    snapshot = doc.get("snapshot")
+    if outcome in ("ROLLED_BACK", "ABANDONED") and snapshot:
+        doc["last_written"] = weights.weights_of_snapshot(snapshot)
+    if outcome == "ROLLBACK_FAILED" and snapshot:
+        fields["manual_change_batches"] = route53.restore_batches(snapshot, comment=f"manual rollback of {doc['name']}")
+        fields["action"] = (
+            "Apply each change batch with: aws route53 change-resource-record-sets "
+            "--hosted-zone-id <zone> --change-batch file://batch.json"
+        )
+        count("RollbackFailures")
+    if outcome == "REJECTED" and doc.get("problems"):
+        fields["reason"] = doc.get("reason")
+
+    if plan_data and doc.get("accepted"):
+        keys = [_record_key(r) for r in plan_data["records"]]
+        store().release_locks(keys, execution_id)
+        store().unwatch_alarms(plan_data.get("gates", {}).get("alarms", []), execution_id)
+        store().clear_wait(execution_id)
+    store().record(execution_id, "outcome", {**fields, "weights": weights.describe(doc.get("last_written") or {})})
+    store().put_state(execution_id, {"name": doc["name"], "status": outcome, "reason": reason})
+    _notify(doc, _FINAL_EVENTS[outcome], history=doc.get("history", []), **fields)
+    return {
+        "outcome": outcome,
+        "reason": reason,
+        "weights": weights.describe(doc.get("last_written") or {}),
+        "history": doc.get("history", []),
+    }
+
+
+def _record_key(record: dict[str, Any]) -> str:
+    from cutover.plan import RecordRef
+
+    return RecordRef.model_validate(record).key
