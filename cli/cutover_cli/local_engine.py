@@ -1,0 +1,569 @@
+"""The local engine: the real state machine definition and the real handlers,
+on moto's in-process AWS (its Step Functions interpreter executes the ASL).
+
+moto would run Lambda tasks in Docker; instead a botocore ``before-call``
+handler on boto3's default session dispatches each ``lambda:Invoke`` to the
+handler function in-process and returns its result.  The handlers' own AWS
+calls then land in moto's Route 53, CloudWatch, DynamoDB, SNS and
+EventBridge.  Services moto lacks (MGN) or fakes too coarsely (DMS task
+status) are served by :meth:`LocalEngine.serve` at the same botocore level,
+and :meth:`LocalEngine.inject_fault` makes a named API call fail.
+
+Integration tests and rehearsals both use this one class.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import ModuleType
+from typing import Any
+from urllib.parse import unquote
+
+import boto3
+from botocore.awsrequest import AWSResponse
+from botocore.response import StreamingBody
+
+from cutover_cli import sam_template
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+STATE_MACHINE_NAME = "cutover"
+TOPIC_NAME = "cutover-notifications"
+BUS_NAME = "cutover"
+TABLE_NAME = "cutover-table"
+
+# Waits shrunk for the engine: decisions are counted in evaluations, not seconds,
+# so shrinking them changes no decision.
+FAST_TIMING = {
+    "check_wait_seconds": 60,  # only a fallback: the engine completes check waits itself
+    "sync_poll_seconds": 0,
+    "ttl_wait_seconds": 0,
+    "approval_timeout_seconds": 1,
+    "rollback_sync_timeout_seconds": 5,
+}
+
+FINAL_ERRORS = {
+    "CutoverRolledBack": "ROLLED_BACK",
+    "CutoverAbandoned": "ABANDONED",
+    "CutoverRejected": "REJECTED",
+    "RollbackFailed": "ROLLBACK_FAILED",
+}
+
+
+@dataclass
+class FakeLambdaContext:
+    """What Powertools reads from a Lambda context."""
+
+    function_name: str
+    memory_limit_in_mb: int = 512
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def log_stream_name(self) -> str:
+        return "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+@dataclass
+class Invocation:
+    function: str
+    payload: dict[str, Any]
+    result: Any = None
+    error: str | None = None
+
+
+@dataclass
+class RunResult:
+    execution_arn: str
+    status: str
+    outcome: str | None
+    final: dict[str, Any] | None
+    error: str | None
+    cause: str | None
+    output: Any
+    notifications: list[dict[str, Any]]
+    seconds: float
+
+
+@dataclass
+class Fault:
+    service: str
+    operation: str
+    error: str
+    count: int
+    message: str = "injected fault"
+    status: int = 400
+    fired: int = 0
+
+
+WaitHook = Callable[["LocalEngine", dict[str, Any]], None]
+
+
+class LocalEngine:
+    """Run cutovers on the local engine.  Use as a context manager.
+
+    ``on_check_wait(engine, payload)`` is called when the workflow enters a
+    check wait (its token is stored by then); the default completes the wait
+    at once, which is what the timer does on AWS after the interval.
+    ``on_approval(engine, payload)`` answers approval requests; the default
+    approves.  Either may do nothing and let the task's timeout fire.
+    """
+
+    def __init__(
+        self,
+        on_check_wait: WaitHook | None = None,
+        on_approval: WaitHook | None = None,
+        before_invoke: Callable[[str, dict[str, Any]], None] | None = None,
+    ):
+        self.on_check_wait = on_check_wait or LocalEngine.complete_wait
+        self.on_approval = on_approval or LocalEngine.approve
+        self.before_invoke = before_invoke
+        self.invocations: list[Invocation] = []
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.finals: dict[str, dict[str, Any]] = {}
+        self.faults: list[Fault] = []
+        self.fault_log: list[dict[str, Any]] = []
+        self._served: dict[tuple[str, str], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+        self._modules: dict[str, ModuleType] = {}
+        self._lock = threading.RLock()
+        self._saved_env: dict[str, str | None] = {}
+        self._mock: Any = None
+        self.template = sam_template.load_template()
+        self.root = sam_template.repo_root()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> LocalEngine:
+        env = {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SECURITY_TOKEN": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "TABLE_NAME": TABLE_NAME,
+            "TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC_NAME}",
+            "EVENT_BUS_NAME": BUS_NAME,
+            "POWERTOOLS_SERVICE_NAME": "cutover-controller",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("CUTOVER_LOCAL_LOG_LEVEL", "WARNING"),
+            "CUTOVER_LOG_STREAM": "stderr",
+        }
+        for key, value in env.items():
+            self._saved_env[key] = os.environ.get(key)
+            os.environ[key] = value
+        from moto import mock_aws
+
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._mock.start()
+        self._reset_library()
+        boto3.setup_default_session(region_name=REGION)
+        events: Any = boto3.DEFAULT_SESSION.events  # type: ignore[union-attr]
+        events.register("before-call.lambda.Invoke", self._dispatch)
+        events.register("before-call", self._serve_or_fault)
+        events.register("provide-client-params", self._observe)
+        self._create_resources()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._wait_for_quiet()
+        finally:
+            self._mock.stop()
+            boto3.DEFAULT_SESSION = None
+            for key, value in self._saved_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            self._reset_library()
+
+    def _wait_for_quiet(self) -> None:
+        """Let the interpreter's threads settle before the emulator goes away."""
+        sfn = self.client("stepfunctions")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            running = sfn.list_executions(stateMachineArn=self.state_machine_arn, statusFilter="RUNNING")["executions"]
+            if not running:
+                return
+            time.sleep(0.05)
+
+    @staticmethod
+    def _reset_library() -> None:
+        from cutover import aws, ledger, settings, workflow
+
+        settings.settings.cache_clear()
+        ledger.reset_store()
+        aws.reset_clients()
+        workflow.reset()
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+
+    def _create_resources(self) -> None:
+        props = sam_template.table_properties(self.template)
+        ddb = self.client("dynamodb")
+        ddb.create_table(
+            TableName=TABLE_NAME,
+            KeySchema=props["KeySchema"],
+            AttributeDefinitions=props["AttributeDefinitions"],
+            BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+        )
+        self.topic_arn = self.client("sns").create_topic(Name=TOPIC_NAME)["TopicArn"]
+        self.client("events").create_event_bus(Name=BUS_NAME)
+        definition = (self.root / "statemachine" / "cutover.asl.json").read_text()
+        for sub, logical_id in sam_template.function_for_substitution(self.template).items():
+            definition = definition.replace("${" + sub + "}", self.function_arn(logical_id))
+        definition = definition.replace("${Partition}", "aws")
+        leftover = [part.split("}")[0] for part in definition.split("${")[1:]]
+        if leftover:
+            raise RuntimeError(f"the local engine does not provide substitutions {leftover}")
+        self.state_machine_arn = self.client("stepfunctions").create_state_machine(
+            name=STATE_MACHINE_NAME,
+            definition=definition,
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/cutover-state-machine",
+            type="STANDARD",
+        )["stateMachineArn"]
+
+    @staticmethod
+    def function_arn(logical_id: str) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
+
+    # ---------------------------------------------------------- dispatching
+
+    def handler_module(self, logical_id: str) -> ModuleType:
+        with self._lock:
+            if logical_id not in self._modules:
+                props = sam_template.functions(self.template)[logical_id]
+                path = props["CodeUri"] / "app.py"
+                spec = importlib.util.spec_from_file_location(f"cutover_fn_{logical_id}", path)
+                if spec is None or spec.loader is None:
+                    raise RuntimeError(f"cannot load {path}")
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                self._modules[logical_id] = module
+            return self._modules[logical_id]
+
+    def invoke(self, logical_id: str, payload: dict[str, Any]) -> Any:
+        """Call a function's real handler in-process, as Lambda would."""
+        module = self.handler_module(logical_id)
+        return module.lambda_handler(payload, FakeLambdaContext(function_name=logical_id))
+
+    def _dispatch(self, model: Any, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        name = unquote(params["url_path"].split("/functions/", 1)[1].split("/", 1)[0])
+        logical_id = name.rsplit(":", 1)[-1]
+        body = params.get("body") or b"{}"
+        payload = json.loads(body)
+        if self.before_invoke:
+            self.before_invoke(logical_id, payload)
+        record = Invocation(logical_id, payload)
+        self.invocations.append(record)
+        try:
+            result = self.invoke(logical_id, payload)
+            record.result = result
+            response: dict[str, Any] = {"StatusCode": 200}
+            data = json.dumps(result, default=str).encode()
+        except Exception as err:  # a handler error is the task's error, as on Lambda
+            record.error = type(err).__name__
+            response = {"StatusCode": 200, "FunctionError": "Unhandled"}
+            data = json.dumps({"errorType": type(err).__name__, "errorMessage": str(err)}).encode()
+        self._after_invoke(logical_id, payload, record)
+        response["Payload"] = StreamingBody(io.BytesIO(data), len(data))
+        response["ResponseMetadata"] = {"HTTPStatusCode": 200, "RequestId": str(uuid.uuid4())}
+        return AWSResponse("https://lambda.local", 200, {}, None), response  # type: ignore[arg-type]
+
+    def _after_invoke(self, logical_id: str, payload: dict[str, Any], record: Invocation) -> None:
+        if record.error:
+            return
+        if logical_id == "FinalizeFunction":
+            execution_id = payload["execution_arn"].rsplit(":", 1)[-1]
+            self.finals[execution_id] = record.result
+        elif logical_id == "RegisterWaitFunction":
+            if payload.get("purpose") == "approval":
+                self.on_approval(self, payload)
+            else:
+                self.on_check_wait(self, payload)
+
+    # ------------------------------------------------------- default hooks
+
+    @staticmethod
+    def complete_wait(engine: LocalEngine, payload: dict[str, Any]) -> None:
+        """The interval is over: complete the wait (on AWS its timeout does this)."""
+        engine.send_success(payload["token"], {"woken_by": "interval"})
+
+    @staticmethod
+    def approve(engine: LocalEngine, payload: dict[str, Any]) -> None:
+        engine.send_success(payload["token"], {"approved_by": "local-engine"})
+
+    @staticmethod
+    def reject(engine: LocalEngine, payload: dict[str, Any]) -> None:
+        engine.client("stepfunctions").send_task_failure(
+            taskToken=payload["token"], error="ApprovalRejected", cause="refused by local-engine"
+        )
+
+    @staticmethod
+    def leave_unanswered(engine: LocalEngine, payload: dict[str, Any]) -> None:
+        """Do nothing: the task's timeout decides."""
+
+    def send_success(self, token: str, output: dict[str, Any]) -> None:
+        self.client("stepfunctions").send_task_success(taskToken=token, output=json.dumps(output))
+
+    # --------------------------------------------- serving and faulting APIs
+
+    def serve(self, service: str, operation: str, fn: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        """Answer ``service.operation`` from ``fn(api_params)`` instead of moto (for MGN, DMS task status)."""
+        self._served[(service.lower(), operation)] = fn
+
+    def inject_fault(self, service: str, operation: str, error: str, count: int, message: str = "") -> None:
+        """Make the next ``count`` calls of ``service.operation`` fail with ``error``."""
+        self.faults.append(Fault(service.lower(), operation, error, count, message or f"injected {error}"))
+
+    def _serve_or_fault(self, model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> Any:
+        service = model.service_model.service_name.lower()
+        op = model.name
+        for fault in self.faults:
+            if fault.service == service and fault.operation == op and fault.fired < fault.count:
+                fault.fired += 1
+                self.fault_log.append({"service": service, "operation": op, "error": fault.error, "n": fault.fired})
+                status = 400 if fault.error not in ("ServiceUnavailable", "InternalError") else 503
+                body: dict[str, Any] = {
+                    "Error": {"Code": fault.error, "Message": fault.message},
+                    "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4())},
+                }
+                return AWSResponse("https://local", status, {}, None), body  # type: ignore[arg-type]
+        fn = self._served.get((service, op))
+        if fn is not None:
+            api_params = context.get("cutover_api_params", {})
+            parsed = fn(api_params)
+            parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": 200, "RequestId": str(uuid.uuid4())})
+            return AWSResponse("https://local", 200, {}, None), parsed  # type: ignore[arg-type]
+        return None
+
+    def _observe(self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+        service = model.service_model.service_name
+        context["cutover_api_params"] = params
+        if service in ("lambda", "stepfunctions"):
+            return
+        with self._lock:
+            self.calls.append((service, model.name, json.loads(json.dumps(params, default=str))))
+
+    # ---------------------------------------------------------------- runs
+
+    def start(self, request: dict[str, Any], name: str | None = None, fast: bool = True) -> str:
+        payload = dict(request)
+        if fast:
+            payload["timing"] = {**FAST_TIMING, **(payload.get("timing") or {})}
+        return str(
+            self.client("stepfunctions").start_execution(
+                stateMachineArn=self.state_machine_arn,
+                name=name or f"local-{uuid.uuid4().hex[:12]}",
+                input=json.dumps(payload),
+            )["executionArn"]
+        )
+
+    def wait(self, execution_arn: str, timeout: float = 120.0) -> RunResult:
+        sfn = self.client("stepfunctions")
+        started = time.monotonic()
+        while True:
+            desc = sfn.describe_execution(executionArn=execution_arn)
+            if desc["status"] != "RUNNING":
+                break
+            if time.monotonic() - started > timeout:
+                raise TimeoutError(f"execution {execution_arn} still running after {timeout} s")
+            time.sleep(0.01)
+        execution_id = execution_arn.rsplit(":", 1)[-1]
+        final = self.finals.get(execution_id)
+        output = json.loads(desc["output"]) if desc.get("output") else None
+        error = desc.get("error")
+        outcome = (final or {}).get("outcome")
+        if outcome is None:
+            outcome = "COMPLETED" if desc["status"] == "SUCCEEDED" else FINAL_ERRORS.get(error or "")
+        return RunResult(
+            execution_arn=execution_arn,
+            status=desc["status"],
+            outcome=outcome,
+            final=final,
+            error=error,
+            cause=desc.get("cause"),
+            output=output,
+            notifications=self.notifications(execution_id),
+            seconds=round(time.monotonic() - started, 3),
+        )
+
+    def run(self, request: dict[str, Any], name: str | None = None, timeout: float = 120.0) -> RunResult:
+        return self.wait(self.start(request, name=name), timeout=timeout)
+
+    # ------------------------------------------------------- observations
+
+    def notifications(self, execution_id: str | None = None) -> list[dict[str, Any]]:
+        """Messages published to the topic (parsed), oldest first."""
+        out = []
+        for service, op, params in list(self.calls):
+            if service == "sns" and op == "Publish":
+                message = json.loads(params["Message"])
+                if execution_id is None or message.get("execution_id") == execution_id:
+                    out.append(message)
+        return out
+
+    def count_calls(self, service: str, operation: str) -> int:
+        return sum(1 for s, o, _ in list(self.calls) if s == service and o == operation)
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        sfn = self.client("stepfunctions")
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+        while True:
+            page = sfn.get_execution_history(**kwargs)
+            events.extend(page["events"])
+            if not page.get("nextToken"):
+                return events
+            kwargs["nextToken"] = page["nextToken"]
+
+    def ledger(self, execution_id: str) -> list[dict[str, Any]]:
+        from cutover.ledger import Store
+
+        return Store(boto3.resource("dynamodb", region_name=REGION).Table(TABLE_NAME)).ledger(execution_id)
+
+    # --------------------------------------------------------------- world
+
+    def create_zone(self, domain: str) -> str:
+        resp = self.client("route53").create_hosted_zone(Name=domain, CallerReference=str(uuid.uuid4()))
+        return str(resp["HostedZone"]["Id"]).rsplit("/", 1)[-1]
+
+    def put_weighted_pair(
+        self,
+        zone_id: str,
+        name: str,
+        rtype: str,
+        weights: dict[str, int],
+        ttl: int = 60,
+        values: dict[str, list[str]] | None = None,
+    ) -> None:
+        changes = []
+        for i, (set_id, weight) in enumerate(weights.items()):
+            vals = (values or {}).get(set_id) or [_synthetic_value(rtype, i, set_id)]
+            changes.append(
+                {
+                    "Action": "UPSERT",
+                    "ResourceRecordSet": {
+                        "Name": name,
+                        "Type": rtype,
+                        "SetIdentifier": set_id,
+                        "Weight": weight,
+                        "TTL": ttl,
+                        "ResourceRecords": [{"Value": v} for v in vals],
+                    },
+                }
+            )
+        self.client("route53").change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": changes})
+
+    def weights(self, zone_id: str, name: str, rtype: str) -> dict[str, int]:
+        wanted = name.rstrip(".").lower()
+        out: dict[str, int] = {}
+        pages = self.client("route53").get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id)
+        for page in pages:
+            for rr in page["ResourceRecordSets"]:
+                if rr["Name"].rstrip(".").lower() == wanted and rr["Type"] == rtype and "SetIdentifier" in rr:
+                    out[rr["SetIdentifier"]] = int(rr.get("Weight", -1))
+        return out
+
+    def set_alarm(self, name: str, state: str) -> None:
+        cw = self.client("cloudwatch")
+        if not cw.describe_alarms(AlarmNames=[name])["MetricAlarms"]:
+            cw.put_metric_alarm(
+                AlarmName=name,
+                MetricName=f"{name}-metric",
+                Namespace="Cutover/Local",
+                Statistic="Sum",
+                Period=60,
+                EvaluationPeriods=1,
+                Threshold=1,
+                ComparisonOperator="GreaterThanThreshold",
+            )
+        cw.set_alarm_state(AlarmName=name, StateValue=state, StateReason=f"set to {state} by the local engine")
+
+    def alarm_event(self, name: str, state: str = "ALARM", previous: str = "OK") -> dict[str, Any]:
+        """The EventBridge event CloudWatch emits for an alarm state change."""
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "CloudWatch Alarm State Change",
+            "source": "aws.cloudwatch",
+            "account": ACCOUNT,
+            "time": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "region": REGION,
+            "resources": [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"],
+            "detail": {
+                "alarmName": name,
+                "state": {"value": state, "reason": "local engine"},
+                "previousState": {"value": previous},
+            },
+        }
+
+    def deliver_alarm_event(self, name: str, state: str = "ALARM") -> Any:
+        """Deliver the alarm event to the controller, as the EventBridge rule would."""
+        return self.invoke("AlarmEventFunction", self.alarm_event(name, state))
+
+    def set_dms_latency(self, instance: str, task: str, source: float | None, target: float | None) -> None:
+        """Replace the DMS CDC latency datapoints with one fresh value each (None: no datapoints)."""
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        backend = cloudwatch_backends[ACCOUNT][REGION]
+        dims = {"ReplicationInstanceIdentifier": instance, "ReplicationTaskIdentifier": task}
+
+        def same_series(datum: Any, metric: str) -> bool:
+            got = {d.name: d.value for d in getattr(datum, "dimensions", [])}
+            return bool(datum.namespace == "AWS/DMS" and datum.name == metric and got == dims)
+
+        data = []
+        for metric, value in (("CDCLatencySource", source), ("CDCLatencyTarget", target)):
+            backend.metric_data = [d for d in backend.metric_data if not same_series(d, metric)]
+            if value is not None:
+                data.append(
+                    {
+                        "MetricName": metric,
+                        "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()],
+                        "Value": float(value),
+                        "Unit": "Seconds",
+                        # moto compares with an end time cut to the whole second: stay before it.
+                        "Timestamp": datetime.now(UTC) - timedelta(seconds=2),
+                    }
+                )
+        if data:
+            self.client("cloudwatch").put_metric_data(Namespace="AWS/DMS", MetricData=data)
+
+
+def _synthetic_value(rtype: str, index: int, set_id: str) -> str:
+    if rtype == "A":
+        return f"192.0.2.{10 + index}"
+    if rtype == "AAAA":
+        return f"2001:db8::{10 + index:x}"
+    return f"{set_id}.origin.example.net"
+
+
+@contextmanager
+def local_engine(**kwargs: Any) -> Iterator[LocalEngine]:
+    with LocalEngine(**kwargs) as engine:
+        yield engine
