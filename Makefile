@@ -1,0 +1,69 @@
+# The project's contract: `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export AWS_DEFAULT_REGION ?= us-east-1
+# SAM CLI must not phone home from a build or a test.
+export SAM_CLI_TELEMETRY := 0
+REPORTS ?= reports
+
+.PHONY: help install lint format typecheck validate build test unit integration coverage rehearse schema deploy clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP) ## Create the virtual environment and install the project with its dev tools
+
+lint: $(STAMP) ## ruff: lint and formatting
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## Reformat the code with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(STAMP) ## mypy on the library, the CLI and every function
+	$(BIN)/mypy layers/cutover/cutover cli/cutover_cli
+	for f in functions/*/app.py; do $(BIN)/mypy "$$f" || exit 1; done
+
+validate: $(STAMP) ## sam validate --lint (cfn-lint) on template.yaml
+	$(BIN)/sam validate --lint --template template.yaml
+
+build: $(STAMP) ## sam build: the layer (arm64 wheels for python3.13) and the functions
+	$(BIN)/sam build --template template.yaml
+
+coverage: $(STAMP) ## All tests, with the library's coverage gate (90%)
+	$(BIN)/pytest --cov --cov-report=term-missing tests
+
+test: lint typecheck validate build coverage ## Everything CI runs: lint, types, template checks, sam build, all tests
+
+unit: $(STAMP) ## Unit tests only
+	$(BIN)/pytest tests/unit
+
+integration: $(STAMP) ## Integration tests only (the real ASL on the local engine)
+	$(BIN)/pytest tests/integration
+
+rehearse: $(STAMP) ## Demo rehearsals (a healthy cutover and one that rolls back); HTML reports in reports/
+	mkdir -p $(REPORTS)
+	$(BIN)/cutover rehearse examples/plans/orders-single.yaml --scenario examples/scenarios/healthy.yaml --report $(REPORTS)/healthy.html
+	$(BIN)/cutover rehearse examples/plans/orders-single.yaml --scenario examples/scenarios/alarm-mid-step.yaml --report $(REPORTS)/alarm-mid-step.html
+	@echo "Reports: $(REPORTS)/healthy.html $(REPORTS)/alarm-mid-step.html"
+
+schema: $(STAMP) ## Regenerate schemas/plan.schema.json from the library
+	$(BIN)/python -c "from cutover.plan import plan_json_schema_text as t; open('schemas/plan.schema.json','w').write(t())"
+
+deploy: build ## sam deploy --guided (needs AWS credentials)
+	$(BIN)/sam deploy --guided
+
+clean: ## Remove build output and caches
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov $(REPORTS)
