@@ -213,3 +213,23 @@ def test_records_missing_in_route53_are_rejected(engine: LocalEngine, zone: str)
     assert "aws-typo" in result.final["reason"]
     assert lock_items(engine) == []
     assert Store is not None
+
+
+def test_records_outside_the_stacks_permissions_are_rejected_up_front(
+    engine: LocalEngine, zone: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a stack allowed to change only www.example.com, when a plan names api.example.com,
+    then Prepare rejects it naming the parameter, instead of IAM failing the shift and the rollback."""
+    from cutover import settings
+
+    healthy_world(engine)
+    monkeypatch.setenv("ALLOWED_RECORD_NAMES", "www.example.com")
+    monkeypatch.setenv("ALLOWED_ZONE_IDS", f"{zone},ZOTHER")
+    settings.settings.cache_clear()
+    result = engine.run({"plan": make_plan(zone)})
+    settings.settings.cache_clear()
+
+    assert result.outcome == "REJECTED"
+    assert "records[0].name: api.example.com is not in the stack's AllowedRecordNames" in result.final["reason"]
+    assert "hosted_zone_id" not in result.final["reason"]
+    assert lock_items(engine) == []

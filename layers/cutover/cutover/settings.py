@@ -15,6 +15,9 @@ class Settings:
     topic_arn: str
     event_bus_name: str
     event_source: str = "cutover-controller"
+    # Empty means "not restricted here" (IAM still is): the local engine sets none.
+    allowed_zone_ids: tuple[str, ...] = ()
+    allowed_record_names: tuple[str, ...] = ()
 
 
 @cache
@@ -30,4 +33,10 @@ def settings() -> Settings:
         topic_arn=os.environ["TOPIC_ARN"],
         event_bus_name=os.environ["EVENT_BUS_NAME"],
         event_source=os.environ.get("CUTOVER_EVENT_SOURCE", "cutover-controller"),
+        allowed_zone_ids=_csv("ALLOWED_ZONE_IDS"),
+        allowed_record_names=tuple(n.rstrip(".").lower() for n in _csv("ALLOWED_RECORD_NAMES")),
     )
+
+
+def _csv(name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())

@@ -29,6 +29,7 @@ from cutover.errors import (
 from cutover.ledger import Store, default_store
 from cutover.observability import count, logger
 from cutover.plan import Plan, validate_plan
+from cutover.settings import settings
 
 REQUEST_DETAIL_TYPE = "Cutover Requested"
 
@@ -161,6 +162,24 @@ def _rejected(execution_arn: str, name: str, reason: str, problems: list[str]) -
 # ---------------------------------------------------------------- Prepare
 
 
+def _outside_permissions(plan: Plan) -> list[str]:
+    """Records the stack's IAM policy would refuse to change (HostedZoneIds / AllowedRecordNames)."""
+    cfg = settings()
+    problems = []
+    for i, rec in enumerate(plan.records):
+        if cfg.allowed_zone_ids and rec.zone_id not in cfg.allowed_zone_ids:
+            problems.append(
+                f"records[{i}].hosted_zone_id: {rec.zone_id} is not in the stack's HostedZoneIds "
+                f"({', '.join(cfg.allowed_zone_ids)}); redeploy with it added"
+            )
+        if cfg.allowed_record_names and rec.normalized_name not in cfg.allowed_record_names:
+            problems.append(
+                f"records[{i}].name: {rec.normalized_name} is not in the stack's AllowedRecordNames "
+                f"({', '.join(cfg.allowed_record_names)}); redeploy with it added"
+            )
+    return problems
+
+
 def prepare(event: dict[str, Any]) -> dict[str, Any]:
     """Validate the plan, lock its records, snapshot their weights.
 
@@ -178,6 +197,12 @@ def prepare(event: dict[str, Any]) -> dict[str, Any]:
     except PlanInvalid as err:
         logger.warning("plan rejected", extra={"problems": err.problems})
         return _rejected(execution_arn, name, "plan is invalid: " + "; ".join(err.problems), err.problems)
+
+    outside = _outside_permissions(plan)
+    if outside:
+        return _rejected(
+            execution_arn, plan.name, "records outside this stack's permissions: " + "; ".join(outside), outside
+        )
 
     keys = [r.key for r in plan.records]
     try:
