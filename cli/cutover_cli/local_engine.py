@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import logging
 import os
 import threading
 import time
@@ -135,10 +136,12 @@ class LocalEngine:
         on_check_wait: WaitHook | None = None,
         on_approval: WaitHook | None = None,
         before_invoke: Callable[[str, dict[str, Any]], None] | None = None,
+        after_invoke: Callable[[Invocation], None] | None = None,
     ):
         self.on_check_wait = on_check_wait or LocalEngine.complete_wait
         self.on_approval = on_approval or LocalEngine.approve
         self.before_invoke = before_invoke
+        self.after_invoke = after_invoke
         self.invocations: list[Invocation] = []
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
         self.finals: dict[str, dict[str, Any]] = {}
@@ -146,6 +149,7 @@ class LocalEngine:
         self.fault_log: list[dict[str, Any]] = []
         self._served: dict[tuple[str, str], Callable[[dict[str, Any]], dict[str, Any]]] = {}
         self._modules: dict[str, ModuleType] = {}
+        self._clients: dict[str, Any] = {}
         self._lock = threading.RLock()
         self._saved_env: dict[str, str | None] = {}
         self._mock: Any = None
@@ -176,6 +180,9 @@ class LocalEngine:
             os.environ[key] = value
         from moto import mock_aws
 
+        # The interpreter logs every Fail state at ERROR; a rolled-back cutover is an outcome, not an error.
+        logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
+
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
         self._reset_library()
@@ -192,6 +199,7 @@ class LocalEngine:
             self._wait_for_quiet()
         finally:
             self._mock.stop()
+            self._clients.clear()
             boto3.DEFAULT_SESSION = None
             for key, value in self._saved_env.items():
                 if value is None:
@@ -220,7 +228,11 @@ class LocalEngine:
         workflow.reset()
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+        """A client of the emulator, created once (client creation is slow and not thread-safe)."""
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+            return self._clients[service]
 
     def _create_resources(self) -> None:
         props = sam_template.table_properties(self.template)
@@ -295,6 +307,8 @@ class LocalEngine:
         return AWSResponse("https://lambda.local", 200, {}, None), response  # type: ignore[arg-type]
 
     def _after_invoke(self, logical_id: str, payload: dict[str, Any], record: Invocation) -> None:
+        if self.after_invoke:
+            self.after_invoke(record)
         if record.error:
             return
         if logical_id == "FinalizeFunction":

@@ -42,6 +42,10 @@ def instrument(step: Callable[[dict[str, Any]], Any]) -> Handler:
 
 def count(name: str, value: float = 1) -> None:
     """Add to a custom metric; never raises (metrics must not break a cutover)."""
+    # With metrics disabled Powertools keeps the buffer and still prints it once it
+    # holds 100 values; the local engine disables them, and its stdout is the report.
+    if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
+        return
     try:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     except Exception:  # pragma: no cover - defensive: a bad metric must not fail a step

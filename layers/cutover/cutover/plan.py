@@ -164,7 +164,7 @@ _FRIENDLY = {
 }
 
 
-def _shape_problems(err: ValidationError) -> list[str]:
+def shape_problems(err: ValidationError) -> list[str]:
     problems = []
     for e in err.errors(include_url=False):
         template = _FRIENDLY.get(e["type"])
@@ -247,6 +247,26 @@ def _rule_problems(plan: Plan) -> list[str]:
     return _step_problems(plan) + _record_problems(plan) + _gate_problems(plan) + _pacing_problems(plan)
 
 
+_PLACEHOLDERS: dict[str, Any] = {
+    "name": "placeholder",
+    "records": [{"hosted_zone_id": "Z0", "name": "placeholder.invalid", "type": "A", "from": "a", "to": "b"}],
+    "steps": [100],
+}
+
+
+def _rules_on_what_parsed(data: dict[str, Any], err: ValidationError) -> list[str]:
+    """The cross-field rules, on the fields that did parse, so one run reports every problem."""
+    broken = {str(e["loc"][0]) for e in err.errors() if e["loc"]}
+    kept = {k: v for k, v in data.items() if k not in broken and k in Plan.model_fields}
+    replaced = {k for k in _PLACEHOLDERS if k not in kept}
+    try:
+        partial = Plan.model_validate({**{k: _PLACEHOLDERS[k] for k in replaced}, **kept})
+    except ValidationError:
+        return []
+    skip = broken | replaced | ({"approvals"} if "steps" in replaced else set())
+    return [p for p in _rule_problems(partial) if p.split(":")[0].split("[")[0].split(".")[0] not in skip]
+
+
 def validate_plan(data: Any) -> Plan:
     """Return the typed plan, or raise :class:`PlanInvalid` listing every problem."""
     if not isinstance(data, dict):
@@ -254,7 +274,7 @@ def validate_plan(data: Any) -> Plan:
     try:
         plan = Plan.model_validate(data)
     except ValidationError as err:
-        raise PlanInvalid(_shape_problems(err)) from None
+        raise PlanInvalid(shape_problems(err) + _rules_on_what_parsed(data, err)) from None
     problems = _rule_problems(plan)
     if problems:
         raise PlanInvalid(problems)

@@ -273,6 +273,7 @@ def evaluate(event: dict[str, Any]) -> dict[str, Any]:
     doc = _doc(event)
     plan = _plan(doc)
     progress = dict(doc["progress"])
+    progress_before = dict(progress)
     phase = event.get("phase", progress["phase"])
     report = signals.evaluate_gates(plan.gates)
     evidence = report.to_dict()
@@ -317,7 +318,10 @@ def evaluate(event: dict[str, Any]) -> dict[str, Any]:
 
     doc["progress"] = progress
     doc["decision"] = decision
-    doc["last_evaluation"] = {k: entry[k] for k in ("phase", "check", "decision", "healthy", "reasons")}
+    doc["last_evaluation"] = {
+        "percent": None if phase == "preflight" else progress_before["percent"],
+        **{k: entry[k] for k in ("phase", "check", "decision", "healthy", "reasons")},
+    }
     store().record(doc["execution_id"], "evaluation", entry)
     count("Evaluations")
 

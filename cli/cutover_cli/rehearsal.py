@@ -1,0 +1,395 @@
+"""`cutover rehearse`: a whole cutover on the local engine, in a world the
+scenario describes (contracts.md section 4).
+
+The rehearsal is the controller's clock and its outside world.  It builds
+the hosted zones and weighted records, serves the signals (DMS latency as
+CloudWatch datapoints, DMS task status and MGN from the scenario at the
+botocore level, alarm states in the emulator's CloudWatch), applies each
+timeline entry at exactly the point it names, answers approvals, and ends
+each check wait at once (virtual time moves by the check interval), so a
+plan with ten-minute bakes rehearses in seconds.  When a timeline entry sets
+an alarm to ALARM during a wait, the rehearsal delivers the CloudWatch event
+to the controller's alarm function, as EventBridge would, and that wakes the
+wait: the same path as on AWS.
+
+Everything is sequential and driven by the workflow's own calls, so the same
+plan and scenario always give the same result.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cutover import weights as weights_mod
+from cutover.plan import Plan, normalize_name
+from cutover_cli.local_engine import Invocation, LocalEngine
+from cutover_cli.scenario import PreflightPoint, Scenario, StepPoint, TimelineEntry
+
+Observer = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class World:
+    """The signals as the scenario has set them so far ("each entry stays in force until changed")."""
+
+    dms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    mgn: dict[str, dict[str, Any]] = field(default_factory=dict)
+    alarms: dict[str, str] = field(default_factory=dict)
+
+    def apply(self, entry: TimelineEntry) -> list[str]:
+        """Apply one timeline entry; returns the alarms it set to ALARM."""
+        for task, state in entry.dms.items():
+            self.dms.setdefault(task, {}).update(state.model_dump(exclude_none=True))
+        for server, mstate in entry.mgn.items():
+            self.mgn.setdefault(server, {}).update(mstate.model_dump(exclude_none=True))
+        fired = [name for name, st in entry.alarms.items() if st == "ALARM" and self.alarms.get(name) != "ALARM"]
+        self.alarms.update(entry.alarms)
+        return fired
+
+
+def _point(entry: TimelineEntry) -> tuple[str, int, int]:
+    """Where an entry applies: ("start", 0, 0), ("preflight", 0, K) or ("step", N, K)."""
+    at = entry.at
+    if at == "preflight":
+        return ("start", 0, 0)
+    if isinstance(at, PreflightPoint):
+        return ("preflight", 0, at.preflight)
+    assert isinstance(at, StepPoint)
+    return ("step", at.step, at.check or 1)
+
+
+def _lenient_records(plan_data: Any) -> list[dict[str, str]]:
+    """Records of a plan that may be invalid: the ones the rehearsal can build."""
+    records = plan_data.get("records") if isinstance(plan_data, dict) else None
+    fields = ("hosted_zone_id", "name", "type", "from", "to")
+    return [
+        rec
+        for rec in (records if isinstance(records, list) else [])
+        if isinstance(rec, dict)
+        and all(isinstance(rec.get(k), str) for k in fields)
+        and rec["type"] in ("A", "AAAA", "CNAME")
+    ]
+
+
+class Rehearsal:
+    """One rehearsal run.  ``plan`` is None when the plan is invalid (a rehearsed rejection)."""
+
+    def __init__(self, plan_data: Any, plan: Plan | None, scenario: Scenario, observer: Observer | None = None):
+        self.plan_data = copy.deepcopy(plan_data)
+        self.plan = plan
+        self.scenario = scenario
+        self.observer = observer or (lambda kind, data: None)
+        self.world = World()
+        self.applied: set[int] = set()
+        self.t = 0
+        self.samples: list[dict[str, Any]] = []
+        self.markers: list[dict[str, Any]] = []
+        self.zone_map: dict[str, str] = {}
+        self.instances = {g.replication_task: g.replication_instance for g in plan.gates.dms} if plan else {}
+        self.task_arns = {g.task_arn: g.replication_task for g in plan.gates.dms if g.task_arn} if plan else {}
+        self.interval = plan.check_interval_seconds if plan else 60
+        self._faults_seen = 0
+        self._synced: dict[tuple[str, str], Any] = {}
+
+    # ------------------------------------------------------------------ run
+
+    def run(self) -> dict[str, Any]:
+        with LocalEngine(
+            on_check_wait=self._on_check_wait,
+            on_approval=self._on_approval,
+            before_invoke=self._before_invoke,
+            after_invoke=self._after_invoke,
+        ) as engine:
+            self.engine = engine
+            records = self._build_world()
+            for fault in self.scenario.faults:
+                engine.inject_fault(fault.service, fault.operation, fault.error, fault.count)
+            calls_before = engine.count_calls("route53", "ChangeResourceRecordSets")
+            self.observer("start", {"plan": self.plan_data.get("name") if isinstance(self.plan_data, dict) else None})
+            result = engine.run({"plan": self._plan_for_engine()}, name="rehearsal")
+            self._note_faults()
+            engine.faults.clear()
+            change_calls = engine.count_calls("route53", "ChangeResourceRecordSets") - calls_before
+            faulted = sum(
+                1
+                for f in engine.fault_log
+                if f["service"] == "route53" and f["operation"] == "ChangeResourceRecordSets"
+            )
+            final_weights = {
+                rec["name"]: engine.weights(self.zone_map[rec["hosted_zone_id"]], rec["name"], rec["type"])
+                for rec in records
+            }
+            execution_id = result.execution_arn.rsplit(":", 1)[-1]
+            ledger = engine.ledger(execution_id)
+            fault_log = list(engine.fault_log)
+        final = result.final or {}
+        output: dict[str, Any] = {
+            "outcome": result.outcome,
+            "final_weights": final_weights,
+            "steps": final.get("history", []),
+            "reason": final.get("reason"),
+            "notifications": [n["event"] for n in result.notifications],
+            "route53_change_batches": change_calls - faulted,
+            "execution_status": result.status,
+            "evaluations": sum(1 for s in self.samples if s["kind"] == "evaluation"),
+            "faults_injected": len(fault_log),
+        }
+        self.markers.append({"t": self.t, "kind": "outcome", "label": str(result.outcome)})
+        self.observer("end", output)
+        return {
+            "output": output,
+            "plan_name": self.plan_data.get("name") if isinstance(self.plan_data, dict) else None,
+            "description": self.scenario.description,
+            "records": [{"name": r["name"], "from": r["from"], "to": r["to"]} for r in records],
+            "limits": self._limits(),
+            "samples": self.samples,
+            "markers": self.markers,
+            "ledger": ledger,
+            "faults": fault_log,
+        }
+
+    def _limits(self) -> dict[str, dict[str, float]]:
+        if not self.plan:
+            return {"dms": {}, "mgn": {}}
+        return {
+            "dms": {g.replication_task: g.max_cdc_latency_seconds for g in self.plan.gates.dms},
+            "mgn": {g.source_server_id: g.max_lag_seconds for g in self.plan.gates.mgn},
+        }
+
+    # ---------------------------------------------------------------- world
+
+    def _build_world(self) -> list[dict[str, str]]:
+        engine = self.engine
+        records = (
+            [r.model_dump(by_alias=True) for r in self.plan.records] if self.plan else _lenient_records(self.plan_data)
+        )
+        setups = {normalize_name(k): v for k, v in self.scenario.records.items()}
+        for rec in records:
+            zone = rec["hosted_zone_id"]
+            if zone not in self.zone_map:
+                labels = normalize_name(rec["name"]).split(".")
+                self.zone_map[zone] = engine.create_zone(".".join(labels[-2:]) if len(labels) > 1 else labels[0])
+            setup = setups.get(normalize_name(rec["name"]))
+            start = {rec["from"]: 100, rec["to"]: 0}
+            if setup is not None:
+                start.update(setup.weights)
+            engine.put_weighted_pair(
+                self.zone_map[zone],
+                rec["name"],
+                rec["type"],
+                start,
+                ttl=setup.ttl if setup else 60,
+                values=setup.values if setup else None,
+            )
+        engine.serve("mgn", "DescribeSourceServers", self._serve_mgn)
+        engine.serve("dms", "DescribeReplicationTasks", self._serve_dms_tasks)
+        self._apply_due(("start", 0, 0), deliver=False)
+        self._sync_signals()
+        return records
+
+    def _plan_for_engine(self) -> Any:
+        data = copy.deepcopy(self.plan_data)
+        if isinstance(data, dict) and isinstance(data.get("records"), list):
+            for rec in data["records"]:
+                if isinstance(rec, dict) and rec.get("hosted_zone_id") in self.zone_map:
+                    rec["hosted_zone_id"] = self.zone_map[rec["hosted_zone_id"]]
+        return data
+
+    def _apply_due(self, point: tuple[str, int, int], deliver: bool) -> list[str]:
+        """Apply the timeline entries due at ``point``, in timeline order; returns alarms newly in ALARM."""
+        fired: list[str] = []
+        for i, entry in enumerate(self.scenario.timeline):
+            if i in self.applied or _point(entry) != point:
+                continue
+            self.applied.add(i)
+            fired += self.world.apply(entry)
+            self.observer("timeline", {"index": i, "at": point, "entry": entry.model_dump(exclude_defaults=True)})
+        self._sync_signals()
+        return fired if deliver else []
+
+    def _sync_signals(self) -> None:
+        """Put what changed in the world where the controller reads it.
+
+        A rehearsal lasts seconds, well inside the 5-minute window the DMS check reads,
+        so one datapoint per change is as good as one per minute."""
+        for task, state in self.world.dms.items():
+            instance = self.instances.get(task)
+            latency = (state.get("source_latency"), state.get("target_latency"))
+            if instance is not None and self._synced.get(("dms", task)) != latency:
+                self.engine.set_dms_latency(instance, task, *latency)
+                self._synced[("dms", task)] = latency
+        for name, alarm_state in self.world.alarms.items():
+            if self._synced.get(("alarm", name)) != alarm_state:
+                self.engine.set_alarm(name, alarm_state)
+                self._synced[("alarm", name)] = alarm_state
+
+    def _serve_mgn(self, params: dict[str, Any]) -> dict[str, Any]:
+        wanted = (params.get("filters") or {}).get("sourceServerIDs") or list(self.world.mgn)
+        items = []
+        for server in wanted:
+            state = self.world.mgn.get(server)
+            if state is None:
+                continue
+            info: dict[str, Any] = {}
+            if "state" in state:
+                info["dataReplicationState"] = state["state"]
+            if "lag_raw" in state:
+                info["lagDuration"] = state["lag_raw"]
+            elif "lag_seconds" in state:
+                info["lagDuration"] = f"PT{state['lag_seconds']:g}S"
+            if "error" in state:
+                info["dataReplicationError"] = {"error": state["error"], "rawError": f"{state['error']} (rehearsal)"}
+            item: dict[str, Any] = {"sourceServerID": server, "dataReplicationInfo": info}
+            if "lifecycle" in state:
+                item["lifeCycle"] = {"state": state["lifecycle"]}
+            items.append(item)
+        return {"items": items}
+
+    def _serve_dms_tasks(self, params: dict[str, Any]) -> dict[str, Any]:
+        arns: list[str] = []
+        for f in params.get("Filters") or []:
+            if f.get("Name") == "replication-task-arn":
+                arns += f.get("Values") or []
+        tasks = []
+        for arn in arns:
+            task = self.task_arns.get(arn)
+            state = self.world.dms.get(task or "")
+            if task is None or state is None or "status" not in state:
+                continue
+            tasks.append(
+                {
+                    "ReplicationTaskArn": arn,
+                    "ReplicationTaskIdentifier": task,
+                    "Status": state["status"],
+                    "ReplicationTaskStats": {"TablesErrored": int(state.get("tables_errored", 0)), "TablesLoaded": 1},
+                }
+            )
+        return {"ReplicationTasks": tasks}
+
+    # ---------------------------------------------------------------- hooks
+
+    @staticmethod
+    def _next_point(progress: dict[str, Any]) -> tuple[str, int, int]:
+        if progress["phase"] == "preflight":
+            return ("preflight", 0, progress["preflight_checks"] + 1)
+        return ("step", progress["step_index"] + 1, progress["checks"] + 1)
+
+    def _on_check_wait(self, engine: LocalEngine, payload: dict[str, Any]) -> None:
+        progress = payload["state"]["cutover"]["progress"]
+        self.t += self.interval
+        fired = self._apply_due(self._next_point(progress), deliver=True)
+        for alarm in fired:
+            woken = engine.deliver_alarm_event(alarm)
+            self.observer("alarm_event", {"alarm": alarm, "woken": woken.get("woken", [])})
+            if woken.get("woken"):
+                return
+        LocalEngine.complete_wait(engine, payload)
+
+    def _on_approval(self, engine: LocalEngine, payload: dict[str, Any]) -> None:
+        percent = payload["state"]["cutover"]["progress"]["percent"]
+        answer = next((a.answer for a in self.scenario.approvals if a.before_percent == percent), "approve")
+        self.markers.append({"t": self.t, "kind": "approval", "label": f"{answer} before {percent}%"})
+        self.observer("approval", {"percent": percent, "answer": answer})
+        if answer == "approve":
+            engine.send_success(payload["token"], {"approved_by": "rehearsal"})
+        elif answer == "reject":
+            LocalEngine.reject(engine, payload)
+        elif self.plan:  # timeout: leave it unanswered; the task's (shortened) timeout decides
+            self.t += self.plan.approvals.timeout_seconds
+
+    def _before_invoke(self, function: str, payload: dict[str, Any]) -> None:
+        self._note_faults()
+        if function == "EvaluateGatesFunction":
+            # Entries due here that no wait came before (the first preflight check, bakes of 0 s).
+            self._apply_due(self._next_point(payload["state"]["cutover"]["progress"]), deliver=False)
+
+    def _after_invoke(self, record: Invocation) -> None:
+        self._note_faults()
+        if record.error:
+            self.observer("error", {"function": record.function, "error": record.error})
+            return
+        doc = record.result if isinstance(record.result, dict) else {}
+        if record.function == "EvaluateGatesFunction":
+            self._sample("evaluation", doc, record.payload)
+        elif record.function == "ShiftWeightsFunction":
+            self._sample("shift", doc, record.payload)
+            self.markers.append({"t": self.t, "kind": "shift", "label": f"shift to {doc['progress']['percent']}%"})
+            self.t += self._plan_ttl(doc)  # INSYNC (instant here) plus one TTL before the bake
+        elif record.function == "RollbackFunction":
+            self._sample("rollback", doc, record.payload)
+            self.markers.append({"t": self.t, "kind": "rollback", "label": "rollback to snapshot"})
+
+    @staticmethod
+    def _plan_ttl(doc: dict[str, Any]) -> int:
+        ttls = [
+            int(rr.get("TTL", 0))
+            for pair in (doc.get("snapshot") or {}).values()
+            for rr in pair["records"].values()
+            if "TTL" in rr
+        ]
+        return max(ttls, default=60)
+
+    def _note_faults(self) -> None:
+        log = self.engine.fault_log if hasattr(self, "engine") else []
+        for fault in log[self._faults_seen :]:
+            label = f"{fault['service']} {fault['operation']} {fault['error']}"
+            self.markers.append({"t": self.t, "kind": "fault", "label": label})
+            self.observer("fault", fault)
+        self._faults_seen = len(log)
+
+    def _sample(self, kind: str, doc: dict[str, Any], payload: dict[str, Any]) -> None:
+        progress = doc.get("progress", {})
+        last = doc.get("last_evaluation") or {}
+        in_steps = progress.get("phase") == "steps" and not (kind == "evaluation" and last.get("phase") == "preflight")
+        if kind == "evaluation" and last.get("percent") is not None:
+            # A passed step has already moved progress to the next one: report the step evaluated.
+            progress = {**progress, "percent": last["percent"], "step_index": _step_index(self.plan, last["percent"])}
+        sample = {
+            "t": self.t,
+            "kind": kind,
+            "phase": last.get("phase") if kind == "evaluation" else progress.get("phase"),
+            "step": progress.get("step_index", 0) + 1 if in_steps else None,
+            "percent": progress.get("percent") if in_steps else None,
+            "check": last.get("check") if kind == "evaluation" else None,
+            "weights": weights_mod.describe(doc.get("last_written") or {}),
+            "dms": {
+                t: {"source": s.get("source_latency"), "target": s.get("target_latency")}
+                for t, s in self.world.dms.items()
+            },
+            "mgn": {m: {"lag": s.get("lag_seconds"), "state": s.get("state")} for m, s in self.world.mgn.items()},
+            "alarms": dict(self.world.alarms),
+            "decision": doc.get("decision") if kind == "evaluation" else None,
+            "healthy": last.get("healthy") if kind == "evaluation" else None,
+            "reasons": last.get("reasons", []) if kind == "evaluation" else [],
+            "woken_by": ((payload.get("state") or {}).get("wake") or {}).get("woken_by")
+            if kind == "evaluation"
+            else None,
+        }
+        if kind == "evaluation" and sample["decision"] == "breach":
+            self.markers.append({"t": self.t, "kind": "breach", "label": "; ".join(sample["reasons"])})
+        self.samples.append(sample)
+        self.observer(kind, sample)
+
+
+def _step_index(plan: Plan | None, percent: int) -> int:
+    return plan.steps.index(percent) if plan and percent in plan.steps else 0
+
+
+def expectation_met(scenario: Scenario, output: dict[str, Any]) -> tuple[bool, list[str]]:
+    """Does the run end as the scenario's ``expect`` says (COMPLETED when it says nothing)?"""
+    expect = scenario.expect
+    wanted_outcome = (expect.outcome if expect else None) or (
+        "COMPLETED" if not expect or not expect.final_weights else None
+    )
+    problems = []
+    if wanted_outcome and output["outcome"] != wanted_outcome:
+        problems.append(f"outcome: expected {wanted_outcome}, got {output['outcome']}")
+    if expect and expect.final_weights:
+        got = {normalize_name(k): v for k, v in output["final_weights"].items()}
+        for name, want in expect.final_weights.items():
+            if got.get(normalize_name(name)) != want:
+                problems.append(f"final_weights.{name}: expected {want}, got {got.get(normalize_name(name))}")
+    return (not problems, problems)

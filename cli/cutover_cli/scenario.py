@@ -1,0 +1,227 @@
+"""Rehearsal scenarios (contracts.md section 4): the world a rehearsal runs in.
+
+Validation works like the plan's: every problem is one message naming the
+field, and a scenario is also checked against the plan it is rehearsed with
+(a timeline naming step 5 of a 4-step plan, or a DMS task the plan does not
+watch, is a mistake the operator wants to hear about before anything runs).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from cutover.errors import PlanInvalid
+from cutover.plan import MAX_FILE_BYTES, Plan, normalize_name, parse_document, shape_problems
+
+ALARM_STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
+DMS_STATUSES = (
+    "moving",
+    "creating",
+    "deleting",
+    "failed",
+    "failed-move",
+    "modifying",
+    "ready",
+    "running",
+    "starting",
+    "stopped",
+    "stopping",
+    "testing",
+)
+MGN_STATES = (
+    "STOPPED",
+    "INITIATING",
+    "INITIAL_SYNC",
+    "BACKLOG",
+    "CREATING_SNAPSHOT",
+    "CONTINUOUS",
+    "PAUSED",
+    "RESCAN",
+    "STALLED",
+    "DISCONNECTED",
+    "PENDING_SNAPSHOT_SHIPPING",
+    "SHIPPING_SNAPSHOT",
+)
+MGN_LIFECYCLES = (
+    "STOPPED",
+    "NOT_READY",
+    "READY_FOR_TEST",
+    "TESTING",
+    "READY_FOR_CUTOVER",
+    "CUTTING_OVER",
+    "CUTOVER",
+    "DISCONNECTED",
+    "DISCOVERED",
+    "PENDING_INSTALLATION",
+)
+
+
+class ScenarioInvalid(PlanInvalid):
+    """The scenario breaks one or more rules; ``problems`` names each field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DmsState(_Strict):
+    source_latency: float | None = Field(default=None, ge=0)
+    target_latency: float | None = Field(default=None, ge=0)
+    status: Literal[DMS_STATUSES] | None = None  # type: ignore[valid-type]
+    tables_errored: int | None = Field(default=None, ge=0)
+
+
+class MgnState(_Strict):
+    state: Literal[MGN_STATES] | None = None  # type: ignore[valid-type]
+    lag_seconds: float | None = Field(default=None, ge=0)
+    lag_raw: str | None = Field(default=None, description="lagDuration exactly as MGN would send it (overrides lag)")
+    lifecycle: Literal[MGN_LIFECYCLES] | None = None  # type: ignore[valid-type]
+    error: str | None = Field(default=None, description="a dataReplicationError code, e.g. AGENT_NOT_SEEN")
+
+
+class StepPoint(_Strict):
+    step: int = Field(ge=1)
+    check: int | None = Field(default=None, ge=1)
+
+
+class PreflightPoint(_Strict):
+    preflight: int = Field(ge=1)
+
+
+class TimelineEntry(_Strict):
+    at: Literal["preflight"] | PreflightPoint | StepPoint
+    dms: dict[str, DmsState] = Field(default_factory=dict)
+    mgn: dict[str, MgnState] = Field(default_factory=dict)
+    alarms: dict[str, Literal["OK", "ALARM", "INSUFFICIENT_DATA"]] = Field(default_factory=dict)
+
+
+class Fault(_Strict):
+    service: Literal["route53", "cloudwatch", "dms", "mgn", "dynamodb", "sns", "events"]
+    operation: str = Field(pattern=r"^[A-Z][A-Za-z0-9]+$")
+    error: str = Field(min_length=1, max_length=100)
+    count: int = Field(default=1, ge=1, le=1000)
+
+
+class ApprovalAnswer(_Strict):
+    before_percent: int = Field(ge=1, le=100)
+    answer: Literal["approve", "reject", "timeout"]
+
+
+class Expect(_Strict):
+    outcome: Literal["COMPLETED", "ROLLED_BACK", "ABANDONED", "REJECTED", "ROLLBACK_FAILED"] | None = None
+    final_weights: dict[str, dict[str, int]] | None = None
+
+
+class RecordSetup(_Strict):
+    """Starting weights per SetIdentifier, plus optional TTL and values."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    ttl: int = Field(default=60, ge=0, le=604800)
+    values: dict[str, list[str]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _weights_are_ints(self) -> RecordSetup:
+        for key, value in (self.model_extra or {}).items():
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 255:
+                raise ValueError(f"weight of {key!r} must be a whole number from 0 to 255")
+        return self
+
+    @property
+    def weights(self) -> dict[str, int]:
+        return {k: int(v) for k, v in (self.model_extra or {}).items()}
+
+
+class Scenario(_Strict):
+    description: str = ""
+    plan: str | None = Field(default=None, description="the plan file this scenario was written for (informative)")
+    records: dict[str, RecordSetup] = Field(default_factory=dict)
+    timeline: list[TimelineEntry] = Field(default_factory=list, max_length=1000)
+    faults: list[Fault] = Field(default_factory=list, max_length=100)
+    approvals: list[ApprovalAnswer] = Field(default_factory=list)
+    expect: Expect | None = None
+
+
+def validate_scenario(data: Any, plan: Plan | None = None) -> Scenario:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ScenarioInvalid([f"scenario: must be a mapping of fields, not {type(data).__name__}"])
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as err:
+        raise ScenarioInvalid(["scenario." + p for p in shape_problems(err)]) from None
+    problems = _against_plan(scenario, plan) if plan is not None else []
+    if problems:
+        raise ScenarioInvalid(problems)
+    return scenario
+
+
+def _against_plan(s: Scenario, plan: Plan) -> list[str]:
+    problems: list[str] = []
+    names = {r.normalized_name: r for r in plan.records}
+    for name, setup in s.records.items():
+        rec = names.get(normalize_name(name))
+        if rec is None:
+            problems.append(f"scenario.records.{name}: the plan has no record named {name}")
+            continue
+        unknown = set(setup.weights) - {rec.from_, rec.to}
+        if unknown:
+            problems.append(f"scenario.records.{name}: {', '.join(sorted(unknown))} is not {rec.from_!r} or {rec.to!r}")
+    problems += _timeline_against_plan(s, plan)
+    for i, answer in enumerate(s.approvals):
+        if answer.before_percent not in plan.approvals.before_percent:
+            problems.append(
+                f"scenario.approvals[{i}].before_percent: the plan asks no approval before {answer.before_percent}%"
+            )
+    if s.expect and s.expect.final_weights:
+        for name in s.expect.final_weights:
+            if normalize_name(name) not in names:
+                problems.append(f"scenario.expect.final_weights.{name}: the plan has no record named {name}")
+    return problems
+
+
+def _timeline_against_plan(s: Scenario, plan: Plan) -> list[str]:
+    problems: list[str] = []
+    tasks = {g.replication_task for g in plan.gates.dms}
+    servers = {g.source_server_id for g in plan.gates.mgn}
+    alarms = set(plan.gates.alarms)
+    for i, entry in enumerate(s.timeline):
+        where = f"scenario.timeline[{i}]"
+        if isinstance(entry.at, StepPoint):
+            if entry.at.step > len(plan.steps):
+                problems.append(f"{where}.at.step: the plan has {len(plan.steps)} steps, not {entry.at.step}")
+            elif entry.at.check is not None and entry.at.check > plan.evaluations_per_step:
+                problems.append(
+                    f"{where}.at.check: each step has {plan.evaluations_per_step} evaluation(s), not {entry.at.check}"
+                )
+        if isinstance(entry.at, PreflightPoint) and entry.at.preflight > plan.preflight_max_checks:
+            problems.append(
+                f"{where}.at.preflight: preflight makes at most {plan.preflight_max_checks} evaluation(s), "
+                f"not {entry.at.preflight}"
+            )
+        problems += [f"{where}.dms.{t}: the plan has no DMS gate for task {t!r}" for t in entry.dms if t not in tasks]
+        problems += [
+            f"{where}.mgn.{m}: the plan has no MGN gate for server {m!r}" for m in entry.mgn if m not in servers
+        ]
+        problems += [
+            f"{where}.alarms.{a}: the plan does not watch alarm {a!r}" for a in entry.alarms if a not in alarms
+        ]
+    return problems
+
+
+def load_scenario_file(path: str | Path, plan: Plan | None = None) -> Scenario:
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as err:
+        raise ScenarioInvalid([f"{p}: cannot be read ({err.strerror})"]) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ScenarioInvalid([f"{p}: is {len(raw)} bytes; a scenario file is at most {MAX_FILE_BYTES} bytes"])
+    try:
+        data = parse_document(raw, source=str(p))
+    except PlanInvalid as err:
+        raise ScenarioInvalid(err.problems) from None
+    return validate_scenario(data, plan)
