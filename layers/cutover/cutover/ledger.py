@@ -145,6 +145,25 @@ class Store:
     def clear_wait(self, execution_id: str) -> None:
         self.table.delete_item(Key={"pk": f"CUTOVER#{execution_id}", "sk": "WAIT"})
 
+    # ---------------------------------------------------------- shift intents
+
+    def put_intent(self, execution_id: str, percent: int) -> None:
+        """Written before a shift is submitted: a retry finds it and knows the change may be its own."""
+        self.table.put_item(
+            Item={
+                "pk": f"CUTOVER#{execution_id}",
+                "sk": "INTENT",
+                "percent": percent,
+                "expires_at": int(time.time()) + LOCK_TTL_SECONDS,
+            }
+        )
+
+    def intent(self, execution_id: str) -> int | None:
+        item = self.table.get_item(Key={"pk": f"CUTOVER#{execution_id}", "sk": "INTENT"}, ConsistentRead=True).get(
+            "Item"
+        )
+        return int(item["percent"]) if item else None
+
     # ----------------------------------------------------------------- watches
 
     def watch_alarms(self, alarms: Iterable[str], execution_id: str) -> None:

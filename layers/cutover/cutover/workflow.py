@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from cutover import aws, notify, policy, route53, signals, weights
 from cutover.errors import (
     CutoverError,
+    DriftDetected,
     PlanInvalid,
     RecordsInvalid,
     RecordsLocked,
@@ -370,13 +371,14 @@ def shift(event: dict[str, Any]) -> dict[str, Any]:
     target = weights.plan_weights(plan, percent)
     client = aws.client("route53")
     current = route53.current_weights(client, plan)
-    if current != target:
-        differences = weights.drift(doc["last_written"], current)
-        if differences:
-            from cutover.errors import DriftDetected
-
-            store().record(doc["execution_id"], "drift", {"expected": doc["last_written"], "found": current})
-            raise DriftDetected(differences)
+    # Already at the target is only our own change if we meant to make it (a retried
+    # shift); otherwise someone set these weights by hand: drift like any other.
+    retried = current == target and store().intent(doc["execution_id"]) == percent
+    differences = [] if retried else weights.drift(doc["last_written"], current)
+    if differences:
+        store().record(doc["execution_id"], "drift", {"expected": doc["last_written"], "found": current})
+        raise DriftDetected(differences)
+    store().put_intent(doc["execution_id"], percent)
     batches = route53.build_change_batches(
         doc["snapshot"], target, comment=f"cutover {plan.name} {doc['execution_id']}: step {percent}%"
     )
