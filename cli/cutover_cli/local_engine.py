@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import boto3
@@ -35,6 +35,9 @@ from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
 
 from cutover_cli import sam_template
+
+if TYPE_CHECKING:
+    from cutover_cli.operator import Operator
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -51,6 +54,15 @@ FAST_TIMING = {
     "ttl_wait_seconds": 0,
     "approval_timeout_seconds": 1,
     "rollback_sync_timeout_seconds": 5,
+}
+
+# `cutover local`: waits really elapse (one evaluation every few seconds) so a person can act.
+INTERACTIVE_TIMING = {
+    "check_wait_seconds": 5,
+    "sync_poll_seconds": 1,
+    "ttl_wait_seconds": 0,
+    "approval_timeout_seconds": 900,
+    "rollback_sync_timeout_seconds": 30,
 }
 
 FINAL_ERRORS = {
@@ -137,13 +149,18 @@ class LocalEngine:
         on_approval: WaitHook | None = None,
         before_invoke: Callable[[str, dict[str, Any]], None] | None = None,
         after_invoke: Callable[[Invocation], None] | None = None,
+        server_port: int | None = None,
     ):
+        """``server_port``: also serve the emulator over HTTP on 127.0.0.1 (for `cutover local`)."""
         self.on_check_wait = on_check_wait or LocalEngine.complete_wait
         self.on_approval = on_approval or LocalEngine.approve
         self.before_invoke = before_invoke
         self.after_invoke = after_invoke
+        self.server_port = server_port
+        self._server: Any = None
         self.invocations: list[Invocation] = []
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.call_times: list[float] = []  # time.perf_counter() of each entry of ``calls``
         self.finals: dict[str, dict[str, Any]] = {}
         self.faults: list[Fault] = []
         self.fault_log: list[dict[str, Any]] = []
@@ -183,8 +200,11 @@ class LocalEngine:
         # The interpreter logs every Fail state at ERROR; a rolled-back cutover is an outcome, not an error.
         logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
 
-        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
-        self._mock.start()
+        if self.server_port:
+            self._start_server(self.server_port)
+        else:
+            self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+            self._mock.start()
         self._reset_library()
         boto3.setup_default_session(region_name=REGION)
         events: Any = boto3.DEFAULT_SESSION.events  # type: ignore[union-attr]
@@ -198,7 +218,10 @@ class LocalEngine:
         try:
             self._wait_for_quiet()
         finally:
-            self._mock.stop()
+            if self._server is not None:
+                self._server.stop()
+            else:
+                self._mock.stop()
             self._clients.clear()
             boto3.DEFAULT_SESSION = None
             for key, value in self._saved_env.items():
@@ -208,8 +231,23 @@ class LocalEngine:
                     os.environ[key] = value
             self._reset_library()
 
+    def _start_server(self, port: int) -> None:
+        """Serve the same in-process backends over HTTP; every client here goes through it too."""
+        from moto.core.config import default_user_config
+        from moto.server import ThreadedMotoServer
+
+        default_user_config["stepfunctions"]["execute_state_machine"] = True
+        for key, value in {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "MOTO_PORT": str(port)}.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._server.start()
+
     def _wait_for_quiet(self) -> None:
         """Let the interpreter's threads settle before the emulator goes away."""
+        if self._server is not None:
+            return
         sfn = self.client("stepfunctions")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -258,6 +296,8 @@ class LocalEngine:
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/cutover-state-machine",
             type="STANDARD",
         )["stateMachineArn"]
+        self._saved_env.setdefault("STATE_MACHINE_ARN", os.environ.get("STATE_MACHINE_ARN"))
+        os.environ["STATE_MACHINE_ARN"] = self.state_machine_arn
 
     @staticmethod
     def function_arn(logical_id: str) -> str:
@@ -382,6 +422,7 @@ class LocalEngine:
             return
         with self._lock:
             self.calls.append((service, model.name, json.loads(json.dumps(params, default=str))))
+            self.call_times.append(time.perf_counter())
 
     # ---------------------------------------------------------------- runs
 
@@ -429,6 +470,19 @@ class LocalEngine:
     def run(self, request: dict[str, Any], name: str | None = None, timeout: float = 120.0) -> RunResult:
         return self.wait(self.start(request, name=name), timeout=timeout)
 
+    def operator(self, identity: str | None = None) -> Operator:
+        """The operator commands against this engine; start requests reach the real start
+        function as EventBridge would deliver them (with the engine's short waits)."""
+        from cutover_cli.operator import Operator, Stack
+
+        stack = Stack(self.state_machine_arn, BUS_NAME, TABLE_NAME, self.topic_arn)
+        table = boto3.resource("dynamodb", region_name=REGION).Table(TABLE_NAME)
+
+        def deliver(event: dict[str, Any]) -> Any:
+            return self.invoke("StartCutoverFunction", {**event, "timing": FAST_TIMING})
+
+        return Operator(stack, self.client, table, deliver=deliver, identity=identity)
+
     # ------------------------------------------------------- observations
 
     def notifications(self, execution_id: str | None = None) -> list[dict[str, Any]]:
@@ -437,9 +491,18 @@ class LocalEngine:
         for service, op, params in list(self.calls):
             if service == "sns" and op == "Publish":
                 message = json.loads(params["Message"])
+                if params.get("MessageStructure") == "json":
+                    message = json.loads(message["default"])
                 if execution_id is None or message.get("execution_id") == execution_id:
                     out.append(message)
         return out
+
+    def first_call_after(self, service: str, operation: str, since: float) -> float | None:
+        """perf_counter time of the first ``service.operation`` call made after ``since``."""
+        for (svc, op, _), at in zip(list(self.calls), list(self.call_times), strict=False):
+            if svc == service and op == operation and at >= since:
+                return at
+        return None
 
     def count_calls(self, service: str, operation: str) -> int:
         return sum(1 for s, o, _ in list(self.calls) if s == service and o == operation)

@@ -44,6 +44,68 @@ example:
 """
 
 
+OPERATE_HELP = {
+    "start": (
+        "put a 'Cutover Requested' event for a plan and print the execution id",
+        "cutover start examples/plans/orders-single.yaml --stack cutover-controller",
+    ),
+    "status": (
+        "show steps, weights, the latest evaluation and what the cutover waits for",
+        "cutover status orders-cutover-3f2a9c --watch",
+    ),
+    "approve": (
+        "approve the pending approval (recorded with your AWS identity)",
+        "cutover approve orders-cutover-3f2a9c",
+    ),
+    "abort": (
+        "abort: roll back now (or abandon before any change)",
+        'cutover abort orders-cutover-3f2a9c --reason "error rate up on the new side"',
+    ),
+    "promote": (
+        "end the current bake early and move to the next step, if healthy",
+        "cutover promote orders-cutover-3f2a9c",
+    ),
+    "pause": (
+        "hold at the current weights; a held cutover still rolls back on a breach",
+        "cutover pause orders-cutover-3f2a9c",
+    ),
+    "resume": ("release a pause", "cutover resume orders-cutover-3f2a9c"),
+    "report": (
+        "print the ledger as the change record (or write it as HTML)",
+        "cutover report orders-cutover-3f2a9c --html change-record.html",
+    ),
+}
+
+
+def _add_operator_commands(sub: Any) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
+    for command, (summary, example) in OPERATE_HELP.items():
+        description = (
+            f"{summary[0].upper()}{summary[1:]}.\n\nexample:\n  {example}\n\n"
+            "The stack is found by its name (--stack, else stack_name in samconfig.toml); with --local the\n"
+            "command talks to `cutover local` (an emulator running the controller on this machine).\n"
+            "exit status: 0 done, 1 the action is not possible now (the message says why), 2 bad input."
+        )
+        p = sub.add_parser(command, help=summary, description=description, formatter_class=fmt)
+        if command == "start":
+            p.add_argument("plan", metavar="PLAN", help="the plan file (YAML or JSON)")
+            p.add_argument("--request-id", help="idempotency key: the same id never starts a second cutover")
+        else:
+            p.add_argument("execution_id", metavar="ID", help="the execution id `cutover start` printed")
+        if command == "abort":
+            p.add_argument("--reason", required=True, help="why: recorded in the ledger and the notifications")
+        if command == "status":
+            p.add_argument("--watch", action="store_true", help="refresh until the cutover ends")
+            p.add_argument("--interval", type=float, default=5.0, help="seconds between refreshes (default 5)")
+            p.add_argument("--json", action="store_true", help="print the status as JSON")
+        if command == "report":
+            p.add_argument("--html", metavar="FILE", help="write the change record as a self-contained HTML page")
+            p.add_argument("--json", action="store_true", help="print the ledger as JSON")
+        p.add_argument("--stack", help="CloudFormation stack name (default: stack_name in samconfig.toml)")
+        p.add_argument("--region", help="AWS region (default: your AWS configuration)")
+        p.add_argument("--local", action="store_true", help="use the local emulator started by `cutover local`")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cutover",
@@ -70,17 +132,48 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("plan", metavar="PLAN")
 
     sub.add_parser("schema", help="print the plan's JSON Schema", description=SCHEMA_HELP, formatter_class=fmt)
+    _add_operator_commands(sub)
+    local = sub.add_parser(
+        "local",
+        help="run the controller on a local emulator for the operator commands' --local",
+        description=LOCAL_HELP,
+        formatter_class=fmt,
+    )
+    local.add_argument("--port", type=int, default=4566, help="port of the emulator (default 4566)")
+    local.add_argument("--scenario", metavar="SCENARIO", help="a scenario whose records and preflight world to set up")
+    local.add_argument("--plan", metavar="PLAN", help="the plan the scenario is for (needed with --scenario)")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+LOCAL_HELP = """\
+Run the controller's workflow and functions on an AWS emulator on this machine, so the operator
+commands can be tried with --local (start, status --watch, approve, abort, promote, pause, resume,
+report). It serves until Ctrl-C.
+
+example:
+  cutover local --plan examples/plans/orders-single.yaml --scenario examples/scenarios/healthy.yaml
+  # in another terminal:
+  cutover start examples/plans/orders-single.yaml --local
+"""
+
+
+def main(argv: list[str] | None = None, operator: Any = None) -> int:
+    """``operator`` replaces the one built from --stack/--local (tests pass the local engine's)."""
     args = _parser().parse_args(argv)
     if args.command == "schema":
         sys.stdout.write(plan_json_schema_text())
         return EXIT_OK
     if args.command == "validate":
         return _validate(Path(args.plan))
-    return _rehearse(args)
+    if args.command == "rehearse":
+        return _rehearse(args)
+    if args.command == "local":
+        from cutover_cli.local_server import serve
+
+        return serve(args)
+    from cutover_cli.operate import run_operator_command
+
+    return run_operator_command(args, operator)
 
 
 def _validate(path: Path) -> int:
@@ -148,6 +241,10 @@ def _rehearse(args: argparse.Namespace) -> int:
         print(json.dumps(output, sort_keys=False))
     elif view:
         view.summary(output, met, problems)
+        if record.get("reaction_seconds") is not None:
+            view.say(
+                f"reaction: {record['reaction_seconds'] * 1000:.0f} ms from the alarm event to the next change batch"
+            )
     if not met and args.json:
         for problem in problems:
             print(f"expectation not met: {problem}", file=sys.stderr)

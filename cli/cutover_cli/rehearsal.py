@@ -19,6 +19,7 @@ plan and scenario always give the same result.
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,6 +94,7 @@ class Rehearsal:
         self.interval = plan.check_interval_seconds if plan else 60
         self._faults_seen = 0
         self._synced: dict[tuple[str, str], Any] = {}
+        self.alarm_events: list[float] = []  # when each alarm event reached the controller
 
     # ------------------------------------------------------------------ run
 
@@ -122,6 +124,7 @@ class Rehearsal:
                 rec["name"]: engine.weights(self.zone_map[rec["hosted_zone_id"]], rec["name"], rec["type"])
                 for rec in records
             }
+            reaction = self._reaction(engine)
             execution_id = result.execution_arn.rsplit(":", 1)[-1]
             ledger = engine.ledger(execution_id)
             fault_log = list(engine.fault_log)
@@ -149,7 +152,17 @@ class Rehearsal:
             "markers": self.markers,
             "ledger": ledger,
             "faults": fault_log,
+            # Wall-clock, so not in the JSON output (which must not vary between runs).
+            "reaction_seconds": reaction,
         }
+
+    def _reaction(self, engine: LocalEngine) -> float | None:
+        """Seconds from the first alarm event's arrival to the next Route 53 change batch
+        (the rollback's, when the alarm breached)."""
+        if not self.alarm_events:
+            return None
+        submitted = engine.first_call_after("route53", "ChangeResourceRecordSets", self.alarm_events[0])
+        return None if submitted is None else round(submitted - self.alarm_events[0], 4)
 
     def _limits(self) -> dict[str, dict[str, float]]:
         if not self.plan:
@@ -282,6 +295,7 @@ class Rehearsal:
         self.t += self.interval
         fired = self._apply_due(self._next_point(progress), deliver=True)
         for alarm in fired:
+            self.alarm_events.append(time.perf_counter())
             woken = engine.deliver_alarm_event(alarm)
             self.observer("alarm_event", {"alarm": alarm, "woken": woken.get("woken", [])})
             if woken.get("woken"):

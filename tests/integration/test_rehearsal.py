@@ -256,3 +256,26 @@ def test_help_explains_each_command_with_an_example(capsys: pytest.CaptureFixtur
             main([command, "--help"])
         assert exit_info.value.code == 0
         assert "example" in capsys.readouterr().out
+
+
+def test_alarm_event_aborts_the_bake_and_the_rollback_batch_follows() -> None:
+    """Given the 5xx alarm going to ALARM mid-bake, then the rehearsal delivers the CloudWatch event to the
+    alarm function, the pending wait is woken (no waiting out the interval), that evaluation breaches, and
+    the rollback's change batch is submitted; the reaction time is measured (not asserted: wall clock)."""
+    from cutover.plan import load_plan_file
+    from cutover_cli.rehearsal import Rehearsal
+    from cutover_cli.scenario import load_scenario_file
+
+    plan = load_plan_file(ROOT / "examples" / "plans" / "orders-single.yaml")
+    scenario = load_scenario_file(ROOT / "examples" / "scenarios" / "alarm-mid-step.yaml", plan)
+    events: list[tuple[str, dict[str, Any]]] = []
+    record = Rehearsal(plan.to_data(), plan, scenario, observer=lambda k, d: events.append((k, d))).run()
+
+    kinds = [k for k, _ in events]
+    woke = kinds.index("alarm_event")
+    assert events[woke][1]["woken"] == ["rehearsal"]
+    breach = next(d for k, d in events[woke:] if k == "evaluation")
+    assert breach["decision"] == "breach" and breach["woken_by"] == "alarm orders-aws-5xx is ALARM"
+    assert breach["check"] == 4  # the woken evaluation is the 4th, as the timeline says: not an extra one
+    assert kinds[woke:].index("rollback") > 0
+    assert record["reaction_seconds"] is not None and record["reaction_seconds"] > 0

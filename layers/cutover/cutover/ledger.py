@@ -145,6 +145,34 @@ class Store:
     def clear_wait(self, execution_id: str) -> None:
         self.table.delete_item(Key={"pk": f"CUTOVER#{execution_id}", "sk": "WAIT"})
 
+    # -------------------------------------------------------- operator control
+
+    def get_control(self, execution_id: str) -> dict[str, Any]:
+        """Operator requests waiting for the workflow: ``abort``, ``promote``, ``paused``."""
+        item = self.table.get_item(Key={"pk": f"CUTOVER#{execution_id}", "sk": "CONTROL"}, ConsistentRead=True).get(
+            "Item"
+        )
+        return _from_dynamo(item) if item else {}
+
+    def set_control(self, execution_id: str, **fields: Any) -> None:
+        """Set (or, with None, remove) control fields without touching the others."""
+        sets = {k: v for k, v in fields.items() if v is not None}
+        removes = [k for k, v in fields.items() if v is None]
+        names = {f"#{k}": k for k in fields}
+        expression = ""
+        if sets:
+            expression += "SET " + ", ".join(f"#{k} = :{k}" for k in sets)
+        if removes:
+            expression += " REMOVE " + ", ".join(f"#{k}" for k in removes)
+        kwargs: dict[str, Any] = {
+            "Key": {"pk": f"CUTOVER#{execution_id}", "sk": "CONTROL"},
+            "UpdateExpression": expression.strip(),
+            "ExpressionAttributeNames": names,
+        }
+        if sets:
+            kwargs["ExpressionAttributeValues"] = {f":{k}": _to_dynamo(v) for k, v in sets.items()}
+        self.table.update_item(**kwargs)
+
     # ---------------------------------------------------------- shift intents
 
     def put_intent(self, execution_id: str, percent: int) -> None:

@@ -22,7 +22,8 @@ _stream = sys.stderr if os.environ.get("CUTOVER_LOG_STREAM") == "stderr" else sy
 
 logger = Logger(service=SERVICE, stream=_stream)
 tracer = Tracer(service=SERVICE)
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "CutoverController"), service=SERVICE)
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "CutoverController")
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -38,6 +39,21 @@ def instrument(step: Callable[[dict[str, Any]], Any]) -> Handler:
 
     lambda_handler.__name__ = f"{step.__name__}_handler"
     return lambda_handler
+
+
+def gauge(name: str, value: float, **dimensions: str) -> None:
+    """One metric with its own dimensions (e.g. traffic per record); never raises."""
+    if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
+        return
+    from aws_lambda_powertools.metrics import single_metric
+
+    try:
+        with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=NAMESPACE) as metric:
+            metric.add_dimension(name="service", value=SERVICE)
+            for key, dim in dimensions.items():
+                metric.add_dimension(name=key, value=dim[:250])
+    except Exception:  # pragma: no cover - defensive
+        logger.exception("could not record metric", extra={"metric": name})
 
 
 def count(name: str, value: float = 1) -> None:

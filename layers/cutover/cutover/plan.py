@@ -102,6 +102,11 @@ class Plan(_Strict):
     preflight_timeout_seconds: int = Field(default=900, ge=0, le=MAX_SECONDS)
     gates: Gates = Field(default_factory=Gates)
     approvals: Approvals = Field(default_factory=Approvals)
+    request_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,40}$",
+        description="idempotency key: requests with the same name and request_id start one cutover",
+    )
 
     @property
     def evaluations_per_step(self) -> int:

@@ -13,6 +13,8 @@ same weights.
 from __future__ import annotations
 
 import json
+import os
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -28,7 +30,7 @@ from cutover.errors import (
     SyncTimeout,
 )
 from cutover.ledger import Store, default_store
-from cutover.observability import count, logger
+from cutover.observability import count, gauge, logger
 from cutover.plan import Plan, validate_plan
 from cutover.settings import settings
 
@@ -160,6 +162,76 @@ def _rejected(execution_arn: str, name: str, reason: str, problems: list[str]) -
     }
 
 
+# ---------------------------------------------------------------- Start
+
+DEFAULT_MAX_REQUEST_AGE_SECONDS = 900
+
+
+def execution_name(detail: Any, event_id: str) -> str:
+    """A name unique per request: EventBridge redelivering an event, or a client retrying with the
+    same request_id, maps to the same name, and Step Functions starts it only once."""
+    plan_name = detail.get("name") if isinstance(detail, dict) else None
+    request = detail.get("request_id") if isinstance(detail, dict) else None
+    base = "".join(c for c in str(plan_name or "cutover").lower() if c.isalnum() or c == "-")[:40] or "cutover"
+    key = "".join(c for c in str(request or event_id) if c.isalnum() or c in "-_")[:39] or "request"
+    return f"{base}-{key}"
+
+
+def _request_age(event: dict[str, Any]) -> float | None:
+    try:
+        sent = datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return None
+    return (datetime.now(UTC) - sent).total_seconds()
+
+
+def _execution_exists(sfn: Any, state_machine_arn: str, name: str) -> bool:
+    arn = state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+    try:
+        sfn.describe_execution(executionArn=arn)
+    except ClientError as err:
+        if err.response["Error"]["Code"] == "ExecutionDoesNotExist":
+            return False
+        raise
+    return True
+
+
+def start_request(event: dict[str, Any]) -> dict[str, Any]:
+    """EventBridge "Cutover Requested" -> one execution, named after the request (idempotent)."""
+    detail_type, source = event.get("detail-type"), str(event.get("source", ""))
+    if detail_type != REQUEST_DETAIL_TYPE or source.startswith("aws."):
+        logger.warning("ignored a request", extra={"detail_type": detail_type, "source": source})
+        return {"started": False, "ignored": f"not a {REQUEST_DETAIL_TYPE!r} event from a client (source {source!r})"}
+    detail = event.get("detail")
+    name = execution_name(detail, str(event.get("id", "")))
+    max_age = float(os.environ.get("MAX_REQUEST_AGE_SECONDS", DEFAULT_MAX_REQUEST_AGE_SECONDS))
+    age = _request_age(event)
+    if age is None or age > max_age:
+        why = "has no readable time" if age is None else f"is {int(age)} s old (older than {int(max_age)} s)"
+        reason = f"request {why}; send a new one if the cutover is still wanted"
+        plan_name = detail.get("name", "?") if isinstance(detail, dict) else "?"
+        notify.publish(
+            notify.build_message("CutoverRejected", str(plan_name), name, {}, outcome="REJECTED", reason=reason)
+        )
+        return {"started": False, "rejected": reason, "execution_id": name}
+    sfn = aws.client("stepfunctions")
+    state_machine = os.environ["STATE_MACHINE_ARN"]
+    if _execution_exists(sfn, state_machine, name):
+        logger.info("duplicate request: the cutover already exists", extra={"execution": name})
+        return {"started": False, "duplicate": True, "execution_id": name}
+    try:
+        # Step Functions itself returns the running execution for a same-name, same-input start,
+        # so two deliveries racing past the check above still make one cutover.
+        sfn.start_execution(stateMachineArn=state_machine, name=name, input=json.dumps(event))
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "ExecutionAlreadyExists":
+            raise
+        logger.info("duplicate request: the cutover already exists", extra={"execution": name})
+        return {"started": False, "duplicate": True, "execution_id": name}
+    count("CutoversStarted")
+    return {"started": True, "execution_id": name}
+
+
 # ---------------------------------------------------------------- Prepare
 
 
@@ -280,42 +352,16 @@ def evaluate(event: dict[str, Any]) -> dict[str, Any]:
     evidence = report.to_dict()
     wake = (event.get("state") or {}).get("wake")
     woken_by = wake.get("woken_by") if isinstance(wake, dict) else None
+    control = store().get_control(doc["execution_id"])
+    for check in report.checks:
+        if check.status != "pass":
+            gauge("SignalBreaches", 1, family=check.family)
 
     if phase == "preflight":
-        progress["preflight_checks"] += 1
-        decision: str = policy.preflight_decision(
-            report.healthy, progress["preflight_checks"], plan.preflight_max_checks
-        )
-        entry = {"phase": "preflight", "check": progress["preflight_checks"], "decision": decision, **evidence}
-        if decision == "healthy":
-            progress["phase"] = "steps"
-        doc["reason"] = "; ".join(report.reasons) if decision == "abandon" else None
-        if decision == "abandon":
-            doc["reason"] = "preflight never became healthy: " + "; ".join(report.reasons)
+        decision, entry = _preflight(doc, plan, progress, report, control)
     else:
-        state = policy.bake_decision(
-            report.healthy,
-            progress["checks"],
-            progress["consecutive_failures"],
-            plan.evaluations_per_step,
-            plan.failure_threshold,
-        )
-        decision = state.decision
-        progress["checks"], progress["consecutive_failures"] = state.checks_done, state.consecutive_failures
-        entry = {
-            "phase": "bake",
-            "percent": progress["percent"],
-            "check": state.checks_done,
-            "decision": decision,
-            "woken_by": woken_by,
-            **evidence,
-        }
-        if decision == "breach":
-            doc["reason"] = "; ".join(report.reasons) or "signals breached"
-            doc["history"] = [
-                *doc["history"],
-                {"percent": progress["percent"], "status": "failed", "reason": doc["reason"]},
-            ]
+        decision, entry = _bake(doc, plan, progress, report, control)
+    entry.update(woken_by=woken_by, **evidence)
 
     doc["progress"] = progress
     doc["decision"] = decision
@@ -333,12 +379,79 @@ def evaluate(event: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def _aborted(control: dict[str, Any]) -> str | None:
+    abort = control.get("abort")
+    if not isinstance(abort, dict):
+        return None
+    return f"aborted by {abort.get('by', '?')}: {abort.get('reason', 'no reason given')}"
+
+
+def _preflight(
+    doc: dict[str, Any], plan: Plan, progress: dict[str, Any], report: Any, control: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    progress["preflight_checks"] += 1
+    decision: str = policy.preflight_decision(report.healthy, progress["preflight_checks"], plan.preflight_max_checks)
+    aborted = _aborted(control)
+    if aborted:
+        decision = "abandon"
+    elif control.get("paused") and decision == "healthy":
+        # Held before the first change: keep checking, without using up the preflight timeout.
+        decision = "retry"
+        progress["preflight_checks"] -= 1
+    entry: dict[str, Any] = {"phase": "preflight", "check": progress["preflight_checks"], "decision": decision}
+    if decision == "healthy":
+        progress["phase"] = "steps"
+    doc["reason"] = None
+    if decision == "abandon":
+        doc["reason"] = aborted or "preflight never became healthy: " + "; ".join(report.reasons)
+    return decision, entry
+
+
+def _bake(
+    doc: dict[str, Any], plan: Plan, progress: dict[str, Any], report: Any, control: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    state = policy.bake_decision(
+        report.healthy,
+        progress["checks"],
+        progress["consecutive_failures"],
+        plan.evaluations_per_step,
+        plan.failure_threshold,
+    )
+    decision: str = state.decision
+    progress["checks"], progress["consecutive_failures"] = state.checks_done, state.consecutive_failures
+    entry: dict[str, Any] = {"phase": "bake", "percent": progress["percent"], "check": state.checks_done}
+    aborted = _aborted(control)
+    promote = control.get("promote")
+    if aborted:
+        decision, doc["reason"] = "breach", aborted
+    elif decision == "breach":
+        doc["reason"] = "; ".join(report.reasons) or "signals breached"
+    elif isinstance(promote, dict) and report.healthy:
+        # A person ends the bake early; a breach still wins over a promote.
+        decision = "passed"
+        entry["promoted_by"] = promote.get("by")
+        store().set_control(doc["execution_id"], promote=None)
+        store().record(doc["execution_id"], "promoted", {"by": promote.get("by"), "percent": progress["percent"]})
+        count("OperatorActions")
+    elif decision == "passed" and control.get("paused"):
+        decision = "continue"  # held at these weights; evaluations (and rollbacks) go on
+        entry["held_by"] = control.get("paused_by")
+    if decision == "breach":
+        doc["history"] = [
+            *doc["history"],
+            {"percent": progress["percent"], "status": "failed", "reason": doc["reason"]},
+        ]
+    entry["decision"] = decision
+    return decision, entry
+
+
 def _complete_step(doc: dict[str, Any], plan: Plan, evidence: dict[str, Any]) -> None:
     progress = doc["progress"]
     percent = progress["percent"]
     doc["history"] = [*doc["history"], {"percent": percent, "status": "passed"}]
     store().record(doc["execution_id"], "step_completed", {"percent": percent})
     _notify(doc, "StepCompleted", percent=percent, evidence=evidence)
+    count("StepsCompleted")
     nxt = progress["step_index"] + 1
     if nxt >= len(plan.steps):
         progress["done"] = True
@@ -355,6 +468,15 @@ def _complete_step(doc: dict[str, Any], plan: Plan, evidence: dict[str, Any]) ->
 
 
 # ---------------------------------------------------------------- Shift
+
+
+def _traffic_gauges(plan: Plan, written: weights.Weights) -> None:
+    """Percent of traffic on `to` per record, for the dashboard."""
+    for rec in plan.records:
+        group = written.get(rec.key, {})
+        total = sum(group.values())
+        if total:
+            gauge("TrafficPercentOnTarget", 100.0 * group.get(rec.to, 0) / total, record=rec.normalized_name)
 
 
 def shift(event: dict[str, Any]) -> dict[str, Any]:
@@ -389,6 +511,7 @@ def shift(event: dict[str, Any]) -> dict[str, Any]:
         {"percent": percent, "from": weights.describe(current), "to": weights.describe(target), "changes": changes},
     )
     count("Route53Changes", len(changes))
+    _traffic_gauges(plan, target)
     progress.update(shifted=True, insync=False, sync_polls=0)
     doc.update(progress=progress, last_written=target, changes=changes)
     return doc
@@ -434,6 +557,10 @@ def register_wait(event: dict[str, Any]) -> dict[str, Any]:
             "ApprovalRequested",
             percent=progress["percent"],
             timeout_seconds=doc["timing"]["approval_timeout_seconds"],
+            next_steps=[
+                f"cutover approve {doc['execution_id']}",
+                f'cutover abort {doc["execution_id"]} --reason "..."',
+            ],
         )
     return {"registered": purpose, **detail}
 
@@ -488,16 +615,28 @@ def _failure_reason(state: dict[str, Any], doc: dict[str, Any]) -> str:
             "ApprovalRejected": "approval refused",
             "ApprovalTimedOut": "approval timed out",
         }
+        if name == "CutoverAborted" and cause:
+            return str(cause)  # already "aborted by <who>: <reason>"
         text = known.get(name, name)
         return f"{text}: {cause}" if cause else text
     return str(doc.get("reason") or "rollback requested")
+
+
+def _reason(state: dict[str, Any], doc: dict[str, Any]) -> str:
+    """Why the workflow left the happy path; an operator's abort is told in their own words."""
+    error = state.get("error")
+    if isinstance(error, dict) and error.get("Error") == "CutoverAborted" and doc.get("execution_id"):
+        aborted = _aborted(store().get_control(doc["execution_id"]))
+        if aborted:
+            return aborted
+    return _failure_reason(state, doc)
 
 
 def rollback(event: dict[str, Any]) -> dict[str, Any]:
     """Write the snapshot back, exactly, one batch per zone, and wait for INSYNC."""
     state = event.get("state") or {}
     doc = _doc(event)
-    reason = _failure_reason(state, doc)
+    reason = _reason(state, doc)
     progress = doc["progress"]
     history = list(doc.get("history", []))
     if progress.get("phase") == "steps" and not any(
@@ -520,6 +659,7 @@ def rollback(event: dict[str, Any]) -> dict[str, Any]:
     restored = weights.weights_of_snapshot(doc["snapshot"])
     store().record(doc["execution_id"], "rollback", {"reason": reason, "changes": changes, "restored": restored})
     count("Rollbacks")
+    _traffic_gauges(_plan(doc), restored)
     doc.update(history=history, reason=reason, last_written=restored, changes=changes, outcome="ROLLED_BACK")
     return doc
 
@@ -547,7 +687,7 @@ def finalize(event: dict[str, Any]) -> dict[str, Any]:
     plan_data = doc.get("plan")
     reason = doc.get("reason")
     if outcome in ("ABANDONED", "ROLLBACK_FAILED") or (outcome == "ROLLED_BACK" and not reason):
-        reason = _failure_reason(state, doc) if state.get("error") else reason
+        reason = _reason(state, doc) if state.get("error") else reason
     fields: dict[str, Any] = {"outcome": outcome}
     if reason:
         fields["reason"] = reason

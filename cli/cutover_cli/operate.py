@@ -1,0 +1,171 @@
+"""The operator commands' command-line side: build an Operator for a deployed stack (or for
+`cutover local`), run one command, print what happened."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import uuid
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+from rich.console import Console
+from rich.table import Table
+
+from cutover.errors import PlanInvalid
+from cutover.plan import load_plan_file, normalize_name
+from cutover.workflow import execution_name
+from cutover_cli.local_engine import (
+    ACCOUNT,
+    BUS_NAME,
+    INTERACTIVE_TIMING,
+    REGION,
+    STATE_MACHINE_NAME,
+    TABLE_NAME,
+    TOPIC_NAME,
+)
+from cutover_cli.operator import Operator, OperatorError, Stack, stack_from_cloudformation, stack_name_from_samconfig
+
+EXIT_OK, EXIT_REFUSED, EXIT_INVALID = 0, 1, 2
+
+
+def _local_operator() -> Operator:
+    endpoint = os.environ.get("CUTOVER_LOCAL_ENDPOINT", "http://127.0.0.1:4566")
+    session = boto3.Session(region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    @cache
+    def client(service: str) -> Any:
+        return session.client(service, endpoint_url=endpoint)  # type: ignore[call-overload]
+
+    state_machine = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}"
+    stack = Stack(state_machine, BUS_NAME, TABLE_NAME, f"arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC_NAME}")
+
+    def deliver(event: dict[str, Any]) -> None:
+        # No EventBridge delivery on the emulator: start the execution as the start function would,
+        # with the plan's hosted zones mapped to the emulator's (by record name).
+        zones = client("route53").list_hosted_zones()["HostedZones"]
+        detail = json.loads(json.dumps(event["detail"]))
+        for rec in detail["records"]:
+            name = normalize_name(rec["name"])
+            for zone in zones:
+                domain = normalize_name(zone["Name"])
+                if name == domain or name.endswith("." + domain):
+                    rec["hosted_zone_id"] = zone["Id"].rsplit("/", 1)[-1]
+        client("stepfunctions").start_execution(
+            stateMachineArn=state_machine,
+            name=execution_name(event["detail"], event["id"]),
+            input=json.dumps({**event, "detail": detail, "timing": INTERACTIVE_TIMING}),
+        )
+
+    table = session.resource("dynamodb", endpoint_url=endpoint).Table(TABLE_NAME)
+    return Operator(stack, client, table, deliver=deliver)
+
+
+def _aws_operator(args: argparse.Namespace) -> Operator:
+    session = boto3.Session(region_name=args.region) if args.region else boto3.Session()
+    name = args.stack or stack_name_from_samconfig(Path("samconfig.toml"))
+    if not name:
+        raise OperatorError("no stack: pass --stack NAME (or run from the folder whose samconfig.toml names it)")
+
+    @cache
+    def client(service: str) -> Any:
+        return session.client(service)  # type: ignore[call-overload]
+
+    stack = stack_from_cloudformation(client("cloudformation"), name)
+    return Operator(stack, client, session.resource("dynamodb").Table(stack.table_name))
+
+
+def run_operator_command(args: argparse.Namespace, operator: Operator | None = None) -> int:
+    console = Console(highlight=False)
+    try:
+        if args.command == "start":
+            plan = load_plan_file(args.plan)  # invalid: exit 2, nothing sent
+        op = operator or (_local_operator() if args.local else _aws_operator(args))
+        return _dispatch(args, op, console, plan if args.command == "start" else None)
+    except PlanInvalid as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_INVALID
+    except OperatorError as err:
+        print(f"cutover {args.command}: {err}", file=sys.stderr)
+        return EXIT_REFUSED
+    except (BotoCoreError, ClientError) as err:
+        print(f"cutover {args.command}: AWS said: {err}", file=sys.stderr)
+        return EXIT_REFUSED
+
+
+def _dispatch(args: argparse.Namespace, op: Operator, console: Console, plan: Any) -> int:
+    command = args.command
+    if command == "start":
+        execution_id = op.start(plan.to_data(), request_id=args.request_id or uuid.uuid4().hex[:16])
+        print(execution_id)
+        print(f"requested; follow it with: cutover status {execution_id} --watch", file=sys.stderr)
+    elif command == "status":
+        if args.watch:
+            op.watch(args.execution_id, lambda s: _show_status(console, s, args.json), interval=args.interval)
+        else:
+            _show_status(console, op.status(args.execution_id), args.json)
+    elif command == "approve":
+        console.print(op.approve(args.execution_id))
+    elif command == "abort":
+        console.print(op.abort(args.execution_id, args.reason))
+    elif command == "promote":
+        console.print(op.promote(args.execution_id))
+    elif command == "pause":
+        console.print(op.pause(args.execution_id))
+    elif command == "resume":
+        console.print(op.resume(args.execution_id))
+    elif command == "report":
+        _report(console, op, args)
+    return EXIT_OK
+
+
+def _weights(weights: dict[str, dict[str, int]]) -> str:
+    return ", ".join(f"{name}: " + " / ".join(f"{k} {v}" for k, v in w.items()) for name, w in weights.items())
+
+
+def _show_status(console: Console, status: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(status, default=str))
+        return
+    state = status["outcome"] or status["status"]
+    if status["paused"]:
+        state += " (paused)"
+    if status["waiting_for"]:
+        state += f" - waiting for {'an approval' if status['waiting_for'] == 'approval' else 'the next check'}"
+    console.rule(f"[bold]{status['name']}[/bold] {status['execution_id']}: {state}")
+    console.print(f"weights: {_weights(status['weights'])}")
+    table = Table("step", "status")
+    for step in status["steps"]:
+        table.add_row(f"{step['percent']}%", step["status"])
+    if status["steps"]:
+        console.print(table)
+    latest = status["latest_evaluation"]
+    if latest:
+        where = "preflight" if latest["phase"] == "preflight" else f"{latest['percent']}%"
+        reasons = "; ".join(latest.get("reasons") or [])
+        console.print(f"latest evaluation: {where} check {latest['check']}: {latest['decision']} {reasons}".rstrip())
+    if status["reason"]:
+        console.print(f"reason: {status['reason']}")
+
+
+def _report(console: Console, op: Operator, args: argparse.Namespace) -> None:
+    from cutover_cli.report import ledger_summary, write_report
+
+    data = op.report_data(args.execution_id)
+    if args.json:
+        print(json.dumps(data["ledger"], default=str))
+    else:
+        table = Table("time", "kind", "what", "who")
+        for entry in data["ledger"]:
+            who = (entry.get("data") or {}).get("by") or ""
+            table.add_row(entry["at"], entry["kind"], ledger_summary(entry["kind"], entry.get("data") or {}), who)
+        console.print(table)
+    if args.html:
+        path = write_report(data, args.html)
+        print(f"change record: {path}", file=sys.stderr)

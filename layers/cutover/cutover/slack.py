@@ -1,0 +1,123 @@
+"""Optional Slack notifier: richer messages than the SNS relay, posted to an
+incoming webhook whose URL lives in Secrets Manager.
+
+The URL is a secret (Slack revokes leaked ones): it is fetched through
+Powertools' parameters utility (cached for five minutes), never logged, and
+never part of an error message.  A failed post is logged and counted, and
+never raises: Slack must not hold up anything.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import urllib.error
+import urllib.request
+from typing import Any
+
+from cutover.observability import count, logger
+
+_EMOJI = {
+    "CutoverStarted": ":rocket:",
+    "PreflightPassed": ":white_check_mark:",
+    "StepCompleted": ":arrow_right:",
+    "ApprovalRequested": ":raised_hand:",
+    "CutoverCompleted": ":tada:",
+    "CutoverRolledBack": ":rewind:",
+    "CutoverAbandoned": ":no_entry_sign:",
+    "CutoverRejected": ":x:",
+    "RollbackFailed": ":rotating_light:",
+}
+SECRET_MAX_AGE_SECONDS = 300
+
+# botocore logs whole response bodies at DEBUG, GetSecretValue's included: whatever level someone
+# turns on while debugging, this function's botocore never logs below INFO.
+logging.getLogger("botocore").setLevel(logging.INFO)
+POST_TIMEOUT_SECONDS = 5
+
+
+def operator_commands(message: dict[str, Any]) -> list[str]:
+    """The exact commands an approver runs, for ApprovalRequested messages."""
+    execution = message.get("execution_id", "ID")
+    return [
+        f"cutover approve {execution}",
+        f'cutover abort {execution} --reason "..."',
+    ]
+
+
+def slack_message(message: dict[str, Any]) -> dict[str, Any]:
+    """Slack Block Kit payload for one notification (pure)."""
+    from cutover.notify import subject
+
+    event = message["event"]
+    title = f"{_EMOJI.get(event, '')} {subject(message)}".strip()
+    fields = []
+    if message.get("percent") is not None:
+        fields.append({"type": "mrkdwn", "text": f"*Step*\n{message['percent']}%"})
+    for name, weights in (message.get("weights") or {}).items():
+        text = " / ".join(f"{k} {v}" for k, v in weights.items())
+        fields.append({"type": "mrkdwn", "text": f"*{name}*\n{text}"})
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title[:150]}}]
+    if fields:
+        blocks.append({"type": "section", "fields": fields[:10]})
+    if message.get("reason"):
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Reason:* {message['reason']}"[:3000]}})
+    if message.get("data_safety"):
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Data:* {message['data_safety']}"}})
+    if event == "ApprovalRequested":
+        commands = "\n".join(operator_commands(message))
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"Approve or abort:\n```{commands}```"}})
+    if event == "RollbackFailed":
+        batches = json.dumps(message.get("manual_change_batches", {}), indent=1)[:2500]
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"Apply by hand:\n```{batches}```"}})
+    blocks.append(
+        {
+            "type": "context",
+            "elements": [
+                {"type": "mrkdwn", "text": f"cutover `{message.get('name')}` execution `{message.get('execution_id')}`"}
+            ],
+        }
+    )
+    return {"text": title, "blocks": blocks}
+
+
+def webhook_url() -> str:
+    from aws_lambda_powertools.utilities import parameters
+
+    arn = os.environ.get("SLACK_WEBHOOK_SECRET_ARN", "")
+    if not arn:
+        raise RuntimeError("SLACK_WEBHOOK_SECRET_ARN is not set")
+    value = parameters.get_secret(arn, max_age=SECRET_MAX_AGE_SECONDS)
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    # The secret may be the bare URL or {"url": "..."}.
+    if text.strip().startswith("{"):
+        text = str(json.loads(text).get("url", ""))
+    return text.strip()
+
+
+def post(payload: dict[str, Any], url: str) -> int:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=POST_TIMEOUT_SECONDS) as response:
+        return int(response.status)
+
+
+def relay(event: dict[str, Any]) -> dict[str, Any]:
+    """SNS -> Slack: one post per notification record. Never raises, never logs the URL."""
+    posted, failed = 0, 0
+    for record in event.get("Records") or []:
+        try:
+            message = json.loads(record["Sns"]["Message"])
+            status = post(slack_message(message), webhook_url())
+            if status >= 300:
+                raise RuntimeError(f"Slack answered HTTP {status}")
+            posted += 1
+        except Exception as err:
+            failed += 1
+            count("NotificationFailed")
+            # Only the error's type and status: urllib errors can carry the URL in their text.
+            code = getattr(err, "code", None)
+            logger.error("Slack notification failed", extra={"error_type": type(err).__name__, "status": code})
+    return {"posted": posted, "failed": failed}
