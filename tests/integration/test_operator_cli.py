@@ -68,9 +68,9 @@ def test_local_emulator_over_http(
 ) -> None:
     """Given `cutover local`'s emulator serving the controller over HTTP, when a person runs
     `cutover start --local`, `pause`, `resume` and `abort`, then the cutover reacts and rolls back."""
+    from cutover.plan import load_plan_file
     from cutover_cli.rehearsal import Rehearsal
     from cutover_cli.scenario import load_scenario_file
-    from cutover.plan import load_plan_file
 
     plan_path = ROOT / "examples" / "plans" / "orders-single.yaml"
     plan = load_plan_file(plan_path)
