@@ -9,6 +9,7 @@ are turned into their long forms (``{"Ref": ...}``, ``{"Fn::Sub": ...}``, ...).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,9 @@ TEMPLATE_NAME = "template.yaml"
 STATE_MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
 FUNCTION_TYPE = "AWS::Serverless::Function"
 TABLE_TYPE = "AWS::DynamoDB::Table"
+
+# ${Name} or ${Name.Attribute} in an Fn::Sub string; ${!Literal} is not a placeholder.
+_SUB_PLACEHOLDER = re.compile(r"\$\{([^}!][^}]*)\}")
 
 # Short-form tags whose long form is "Fn::<name>".
 _FN_TAGS = (
@@ -197,3 +201,17 @@ def table_properties(tpl: dict[str, Any]) -> dict[str, Any]:
     """Properties of the template's only DynamoDB table (KeySchema, AttributeDefinitions, BillingMode, ...)."""
     _, resource = _only(tpl, TABLE_TYPE)
     return dict(resource.get("Properties", {}))
+
+
+def conditional_resources(tpl: dict[str, Any]) -> dict[str, str]:
+    """Logical id -> condition name, for the resources that exist only under a condition."""
+    return {
+        lid: res["Condition"]
+        for lid, res in tpl["Resources"].items()
+        if isinstance(res, dict) and isinstance(res.get("Condition"), str)
+    }
+
+
+def sub_placeholders(text: str) -> set[str]:
+    """The names an Fn::Sub string substitutes (``Name`` or ``Name.Attribute``), without ``${!...}`` literals."""
+    return set(_SUB_PLACEHOLDER.findall(text))

@@ -56,12 +56,49 @@ WRITE_ACTIONS_ONLY_ON_STAR = {
     "logs:PutResourcePolicy",
 }
 READ_ONLY_VERBS = ("Describe", "Get", "List", "BatchGet", "Query", "Scan")
+# Functions invoked asynchronously (by EventBridge or SNS): each keeps what it could not process.
+ASYNC_FUNCTIONS = {"AlarmEventFunction", "StartCutoverFunction", "SlackNotifierFunction"}
+DEAD_LETTER_QUEUE_ARN = {"Fn::GetAtt": ["EventDeadLetterQueue", "Arn"]}
+TOPIC = {"Ref": "NotificationTopic"}
+STATE_MACHINE = {"Ref": "CutoverStateMachine"}
+SERVICE_DIMENSION = [{"Name": "service", "Value": "cutover-controller"}]
+STATE_MACHINE_DIMENSION = [{"Name": "StateMachineArn", "Value": STATE_MACHINE}]
+SLACK_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:cutover/slack-AbCdEf"
+SANDBOX_RECORD = "app.cutover-sandbox.internal"
+SANDBOX_ZONE_ID = "Z0SANDBOX0000000000000"
+# The controller's health alarms (the sandbox's demo alarm is not one of them).
+HEALTH_ALARMS = {
+    "CutoverNotCompletedAlarm",
+    "CutoverTimedOutOrAbortedAlarm",
+    "RollbackFailuresAlarm",
+    "NotificationFailuresAlarm",
+    "EventDeadLetterQueueAlarm",
+    "LambdaErrorsAlarm",
+}
+# Custom metrics the dashboard reads: namespace CutoverController, dimension service (+ the ones named).
+DECISION_METRICS = (
+    "Evaluations",
+    "StepsCompleted",
+    "Rollbacks",
+    "RollbackFailures",
+    "Route53Changes",
+    "AlarmWakeups",
+    "OperatorActions",
+)
+TRAFFIC_SEARCH = "SEARCH('{CutoverController,record,service} MetricName=\"TrafficPercentOnTarget\"', 'Maximum', 60)"
+SIGNAL_BREACHES_SEARCH = "SEARCH('{CutoverController,family,service} MetricName=\"SignalBreaches\"', 'Sum', 60)"
+DMS_LATENCY_SEARCH = (
+    "SEARCH('{AWS/DMS,ReplicationInstanceIdentifier,ReplicationTaskIdentifier} "
+    'MetricName="CDCLatencySource" OR MetricName="CDCLatencyTarget"\', \'Maximum\', 60)'
+)
 
 
 # ------------------------------------------------------------------ helpers
 
 
-def _sam_to_cloudformation(template: dict[str, Any], definition: dict[str, Any]) -> dict[str, Any]:
+def _sam_to_cloudformation(
+    template: dict[str, Any], definition: dict[str, Any], parameter_values: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Run the SAM translator offline: local code locations become placeholder S3 URIs
     (as ``sam validate`` does) and the state machine gets its definition inline."""
     tpl = copy.deepcopy(template)
@@ -75,7 +112,7 @@ def _sam_to_cloudformation(template: dict[str, Any], definition: dict[str, Any])
             props["Definition"] = definition
     translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name="us-east-1"))
     # SAM ships the managed policy names it needs; nothing is looked up in an account.
-    return translator.translate(tpl, parameter_values={}, get_managed_policy_map=lambda: {})
+    return translator.translate(tpl, parameter_values=parameter_values or {}, get_managed_policy_map=lambda: {})
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -135,6 +172,72 @@ def _resolve(value: Any, params: dict[str, Any], conditions: dict[str, Any]) -> 
 
 def _actions(statement: dict[str, Any]) -> list[str]:
     return [str(a) for a in _as_list(statement.get("Action", []))]
+
+
+def _deploy_params(partition: str = "aws", sandbox: bool = False, slack: bool = False) -> dict[str, Any]:
+    """Parameter values (and the pseudo parameter and resource ids _resolve needs) for one deployment."""
+    return {
+        "AWS::Partition": partition,
+        "HostedZoneIds": ["Z0123456789ABCDEFGHIJ", "Z0987654321JIHGFEDCBA"],
+        "AllowedRecordNames": ["api.example.com", "www.example.com"],
+        "CreateSandbox": "true" if sandbox else "false",
+        "SlackWebhookSecretArn": SLACK_SECRET_ARN if slack else "",
+        "SandboxHostedZone": SANDBOX_ZONE_ID,
+    }
+
+
+def _references(node: Any, guards: frozenset[str] = frozenset()) -> Iterator[tuple[str, frozenset[str]]]:
+    """(logical id or parameter referenced, conditions whose Fn::If true branch encloses the reference)."""
+    if isinstance(node, list):
+        for child in node:
+            yield from _references(child, guards)
+        return
+    if not isinstance(node, dict):
+        return
+    if set(node) == {"Ref"}:
+        yield node["Ref"], guards
+    elif set(node) == {"Fn::GetAtt"}:
+        target = node["Fn::GetAtt"]
+        yield (target.split(".", 1)[0] if isinstance(target, str) else target[0]), guards
+    elif set(node) == {"Fn::Sub"}:
+        text, variables = (node["Fn::Sub"], {}) if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"]
+        for name in sam_template.sub_placeholders(text):
+            if name.split(".", 1)[0] not in variables:
+                yield name.split(".", 1)[0], guards
+        yield from _references(list(variables.values()), guards)
+    elif set(node) == {"Fn::If"}:
+        condition, when_true, when_false = node["Fn::If"]
+        yield from _references(when_true, guards | {condition})
+        yield from _references(when_false, guards)
+    else:
+        for child in node.values():
+            yield from _references(child, guards)
+
+
+def _dashboard_body(slack: bool) -> Any:
+    """The dashboard's JSON as CloudFormation would render it: every placeholder becomes a string
+    naming it (<PrepareFunction>, <EventDeadLetterQueue.QueueName>, ...) and the Slack rows appear only with Slack."""
+    text, variables = RESOURCES["CutoverDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+
+    def render(template_text: str) -> str:
+        return re.sub(r"\$\{([^}!]+)\}", lambda m: f"<{m.group(1)}>", template_text)
+
+    fragments = {}
+    for name, value in variables.items():
+        condition, when_true, when_false = value["Fn::If"]
+        assert condition == "HasSlackWebhook"
+        chosen = when_true if slack else when_false
+        fragments[name] = render(chosen["Fn::Sub"]) if isinstance(chosen, dict) else chosen
+    rendered = re.sub(r"\$\{([^}!.]+)\}", lambda m: fragments.get(m.group(1), m.group(0)), text)
+    return json.loads(render(rendered))
+
+
+def _widgets(body: Any) -> list[dict[str, Any]]:
+    return [w["properties"] for w in body["widgets"]]
+
+
+def _metric_rows(body: Any) -> list[list[Any]]:
+    return [row for widget in _widgets(body) for row in widget.get("metrics", [])]
 
 
 @pytest.fixture(scope="module")
@@ -234,26 +337,76 @@ def test_state_machine_may_invoke_exactly_its_seven_functions(cfn: dict[str, Any
     assert invoked == WORKFLOW_FUNCTIONS
 
 
-def test_a_cutover_requested_event_on_the_custom_bus_starts_the_workflow(cfn: dict[str, Any]) -> None:
+def test_a_cutover_requested_event_on_the_custom_bus_reaches_the_start_function(cfn: dict[str, Any]) -> None:
     """Given the translated EventBridge rules,
-    When the one targeting the state machine is read,
-    Then it listens on the custom bus for "Cutover Requested", passes the whole event as input,
+    When the one targeting the start-cutover function is read,
+    Then it listens on the custom bus for "Cutover Requested", passes the whole event,
     and has a retry policy and a dead-letter queue."""
-    rules = [
+    (rule,) = [
         r["Properties"]
         for r in cfn["Resources"].values()
         if r["Type"] == "AWS::Events::Rule"
-        and any(t["Arn"] == {"Ref": "CutoverStateMachine"} for t in r["Properties"]["Targets"])
+        and any(t["Arn"] == {"Fn::GetAtt": ["StartCutoverFunction", "Arn"]} for t in r["Properties"]["Targets"])
     ]
 
-    (rule,) = rules
     assert rule["EventBusName"] == {"Ref": "CutoverEventBus"}
     assert RESOURCES["CutoverEventBus"]["Type"] == "AWS::Events::EventBus"
     assert rule["EventPattern"] == {"detail-type": ["Cutover Requested"]}
     (target,) = rule["Targets"]
-    assert not {"Input", "InputPath", "InputTransformer"} & set(target), "the execution input must be the whole event"
-    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["EventDeadLetterQueue", "Arn"]}}
+    assert not {"Input", "InputPath", "InputTransformer"} & set(target), "the function must get the whole event"
+    assert target["DeadLetterConfig"] == {"Arn": DEAD_LETTER_QUEUE_ARN}
     assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+
+
+def test_no_rule_starts_the_state_machine_directly(cfn: dict[str, Any]) -> None:
+    """Given the state machine and the translated rules,
+    When their events and targets are read,
+    Then the state machine has no event source and no rule targets it: every start goes
+    through the start-cutover function, which names the execution after the request."""
+    _, machine = sam_template.state_machine_resource(TEMPLATE)
+    targets = [
+        t["Arn"]
+        for r in cfn["Resources"].values()
+        if r["Type"] == "AWS::Events::Rule"
+        for t in r["Properties"]["Targets"]
+    ]
+
+    assert "Events" not in machine["Properties"]
+    assert STATE_MACHINE not in targets
+
+
+def test_only_the_start_rule_may_invoke_the_start_function(cfn: dict[str, Any]) -> None:
+    """Given the translated Lambda permissions,
+    When those for the start-cutover function are read,
+    Then EventBridge may invoke it, only on behalf of the "Cutover Requested" rule."""
+    permissions = [
+        r["Properties"]
+        for r in cfn["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Permission" and r["Properties"]["FunctionName"] == {"Ref": "StartCutoverFunction"}
+    ]
+
+    (permission,) = permissions
+    assert permission["Action"] == "lambda:InvokeFunction"
+    assert permission["Principal"] == "events.amazonaws.com"
+    assert permission["SourceArn"] == {"Fn::GetAtt": ["StartCutoverFunctionCutoverRequested", "Arn"]}
+
+
+def test_start_function_knows_the_state_machine_and_the_request_age_limit() -> None:
+    """Given the start-cutover function and the RequestMaxAgeSeconds parameter,
+    When its environment and invoke configuration are read,
+    Then it gets the state machine's ARN and the age limit (default 900 s, at least 60 s),
+    and Lambda stops retrying a request once it is that old."""
+    props = FUNCTIONS["StartCutoverFunction"]
+    variables = props["Environment"]["Variables"]
+    parameter = TEMPLATE["Parameters"]["RequestMaxAgeSeconds"]
+
+    assert variables["STATE_MACHINE_ARN"] == STATE_MACHINE
+    assert variables["MAX_REQUEST_AGE_SECONDS"] == {"Ref": "RequestMaxAgeSeconds"}
+    assert parameter["Type"] == "Number"
+    assert parameter["Default"] == 900
+    assert parameter["MinValue"] == 60
+    assert props["EventInvokeConfig"]["MaximumEventAgeInSeconds"] == {"Ref": "RequestMaxAgeSeconds"}
+    assert props["FunctionName"] == {"Fn::Sub": "${AWS::StackName}-start-cutover"}
 
 
 def test_alarm_state_changes_on_the_default_bus_reach_the_alarm_event_function(cfn: dict[str, Any]) -> None:
@@ -291,6 +444,65 @@ def test_eventbridge_may_send_only_its_two_rules_dead_letters_to_the_queue(cfn: 
     assert _actions(statement) == ["sqs:SendMessage"]
     source_arns = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
     assert sorted(arn["Fn::GetAtt"][0] for arn in source_arns) == rule_ids
+
+
+def test_every_rule_target_has_a_dead_letter_queue_and_retries(cfn: dict[str, Any]) -> None:
+    """Given every EventBridge rule of the translated template,
+    When each of its targets is read,
+    Then undeliverable events go to the dead-letter queue after a bounded retry policy."""
+    targets = [
+        (lid, target)
+        for lid, r in cfn["Resources"].items()
+        if r["Type"] == "AWS::Events::Rule"
+        for target in r["Properties"]["Targets"]
+    ]
+
+    assert len(targets) == 2
+    for lid, target in targets:
+        assert target.get("DeadLetterConfig") == {"Arn": DEAD_LETTER_QUEUE_ARN}, lid
+        assert target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 0) >= 1, lid
+        assert target["RetryPolicy"].get("MaximumEventAgeInSeconds", 86400) <= 3600, lid
+
+
+def test_every_asynchronously_invoked_function_keeps_its_failures(cfn: dict[str, Any]) -> None:
+    """Given the functions EventBridge or SNS may invoke (asynchronous invocations),
+    When their invoke configurations are read,
+    Then each sends what it could not process, after bounded retries, to the dead-letter queue,
+    and its role may send there."""
+    invoked_async = {
+        r["Properties"]["FunctionName"]["Ref"]
+        for r in cfn["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Permission"
+        and r["Properties"]["Principal"] in {"events.amazonaws.com", "sns.amazonaws.com"}
+    }
+    configs = {
+        r["Properties"]["FunctionName"]["Ref"]: r["Properties"]
+        for r in cfn["Resources"].values()
+        if r["Type"] == "AWS::Lambda::EventInvokeConfig"
+    }
+
+    assert invoked_async == ASYNC_FUNCTIONS
+    assert set(configs) >= invoked_async, "an asynchronously invoked function has no invoke configuration"
+    for logical_id in sorted(invoked_async):
+        config = configs[logical_id]
+        assert config["DestinationConfig"]["OnFailure"]["Destination"] == DEAD_LETTER_QUEUE_ARN, logical_id
+        assert config["MaximumRetryAttempts"] <= 2, logical_id
+        assert any(
+            "sqs:SendMessage" in _actions(s) and s["Resource"] == DEAD_LETTER_QUEUE_ARN
+            for s in _role_statements(cfn, f"{logical_id}Role")
+        ), logical_id
+
+
+def test_dead_letter_queue_is_encrypted_and_kept_two_weeks() -> None:
+    """Given the one dead-letter queue,
+    When its properties are read,
+    Then it is encrypted (SQS-managed keys) and keeps messages 14 days, the longest SQS allows."""
+    queues = sam_template.resources_of_type(TEMPLATE, "AWS::SQS::Queue")
+
+    assert set(queues) == {"EventDeadLetterQueue"}
+    props = queues["EventDeadLetterQueue"]["Properties"]
+    assert props["SqsManagedSseEnabled"] is True
+    assert props["MessageRetentionPeriod"] == 14 * 24 * 3600
 
 
 # ------------------------------------------------------------------ functions
@@ -434,7 +646,7 @@ def test_record_changes_are_limited_to_the_parameter_zones(cfn: dict[str, Any], 
     When their resources are evaluated with two hosted zone ids in a partition,
     Then they are exactly those zones' ARNs in that partition, never "*"."""
     zones = ["Z0123456789ABCDEFGHIJ", "Z0987654321JIHGFEDCBA"]
-    params = {"HostedZoneIds": zones, "AWS::Partition": partition}
+    params = {"HostedZoneIds": zones, "AWS::Partition": partition, "CreateSandbox": "false"}
     conditions = cfn.get("Conditions", {})
 
     statements = _change_record_statements(cfn)
@@ -447,14 +659,19 @@ def test_record_changes_are_limited_to_the_parameter_zones(cfn: dict[str, Any], 
         ]
 
 
-def test_record_changes_are_upserts_of_the_allowed_names_only(cfn: dict[str, Any]) -> None:
+@pytest.mark.parametrize("sandbox", [False, True])
+def test_record_changes_are_upserts_of_the_allowed_names_only(cfn: dict[str, Any], sandbox: bool) -> None:
     """Given the statements allowing route53:ChangeResourceRecordSets,
-    When their conditions are read,
+    When their conditions are read (with and without the sandbox),
     Then every change must be an UPSERT of a name from AllowedRecordNames (ForAllValues:StringEquals),
-    and the condition keys must be present."""
+    plus the sandbox record only when the sandbox exists, and the condition keys must be present."""
+    params = _deploy_params(sandbox=sandbox)
+    expected = params["AllowedRecordNames"] + ([SANDBOX_RECORD] if sandbox else [])
+
     for _, statement in _change_record_statements(cfn):
         for_all = statement["Condition"]["ForAllValues:StringEquals"]
-        assert for_all["route53:ChangeResourceRecordSetsNormalizedRecordNames"] == {"Ref": "AllowedRecordNames"}
+        names = for_all["route53:ChangeResourceRecordSetsNormalizedRecordNames"]
+        assert _resolve(names, params, cfn["Conditions"]) == expected
         assert for_all["route53:ChangeResourceRecordSetsActions"] == ["UPSERT"]
         assert statement["Condition"]["Null"] == {
             "route53:ChangeResourceRecordSetsNormalizedRecordNames": "false",
@@ -531,7 +748,7 @@ def test_alarm_event_function_reads_the_table_and_wakes_the_workflow_only(cfn: d
     assert [s["Resource"] for s in send] == [{"Ref": "CutoverStateMachine"}]
 
 
-@pytest.mark.parametrize("logical_id", sorted(WORKFLOW_FUNCTIONS - {"AwaitSyncFunction"}))
+@pytest.mark.parametrize("logical_id", sorted(WORKFLOW_FUNCTIONS - {"AwaitSyncFunction"} | {"StartCutoverFunction"}))
 def test_publishing_functions_may_publish_to_the_encrypted_topic(cfn: dict[str, Any], logical_id: str) -> None:
     """Given a function that sends notifications,
     When its role's statements are read,
@@ -545,6 +762,474 @@ def test_publishing_functions_may_publish_to_the_encrypted_topic(cfn: dict[str, 
     assert allowed("kms:GenerateDataKey", {"Fn::GetAtt": ["NotificationKey", "Arn"]})
     assert allowed("kms:Decrypt", {"Fn::GetAtt": ["NotificationKey", "Arn"]})
     assert allowed("events:PutEvents", {"Fn::GetAtt": ["CutoverEventBus", "Arn"]})
+
+
+def test_start_function_may_start_and_read_only_this_state_machines_executions(cfn: dict[str, Any]) -> None:
+    """Given the start-cutover role,
+    When its Step Functions statements are read,
+    Then it may start executions of the cutover state machine and describe that machine's
+    executions, nothing else in Step Functions."""
+    statements = list(_role_statements(cfn, "StartCutoverFunctionRole"))
+    by_action = {a: s["Resource"] for s in statements for a in _actions(s) if a.startswith("states:")}
+    execution_arn = by_action["states:DescribeExecution"]
+    params = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"}
+
+    assert set(by_action) == {"states:StartExecution", "states:DescribeExecution"}
+    assert by_action["states:StartExecution"] == STATE_MACHINE
+    text, variables = execution_arn["Fn::Sub"]
+    assert variables == {"StateMachineName": {"Fn::GetAtt": ["CutoverStateMachine", "Name"]}}
+    assert _resolve({"Fn::Sub": [text, {"StateMachineName": "stack-cutover"}]}, params, {}) == (
+        "arn:aws:states:us-east-1:123456789012:execution:stack-cutover:*"
+    )
+
+
+def test_only_the_start_function_starts_executions_and_only_the_alarm_function_completes_tasks(
+    cfn: dict[str, Any],
+) -> None:
+    """Given every role of the translated template,
+    When the Step Functions actions that change an execution are collected,
+    Then StartExecution belongs to the start-cutover role and SendTaskSuccess to the alarm-event role,
+    both on this state machine only; no role may fail a task or stop an execution (the operator does,
+    with their own credentials)."""
+    changes: dict[str, set[str]] = {}
+    for role_id in _roles(cfn):
+        for statement in _role_statements(cfn, role_id):
+            for action in _actions(statement):
+                if action.startswith("states:") and not action.split(":")[1].startswith(READ_ONLY_VERBS):
+                    changes.setdefault(action, set()).add(role_id)
+                    assert statement["Resource"] == STATE_MACHINE, (role_id, action)
+
+    assert changes == {
+        "states:StartExecution": {"StartCutoverFunctionRole"},
+        "states:SendTaskSuccess": {"AlarmEventFunctionRole"},
+    }
+
+
+def test_slack_role_may_only_read_the_webhook_secret_and_keep_its_failures(cfn: dict[str, Any]) -> None:
+    """Given the Slack notifier's role,
+    When its statements are read,
+    Then it may read exactly the secret the parameter names (no wildcard) and send to the
+    dead-letter queue, nothing else beyond logs and traces."""
+    statements = list(_role_statements(cfn, "SlackNotifierFunctionRole"))
+    by_action = {a: s["Resource"] for s in statements for a in _actions(s)}
+
+    assert by_action == {
+        "secretsmanager:GetSecretValue": {"Ref": "SlackWebhookSecretArn"},
+        "sqs:SendMessage": DEAD_LETTER_QUEUE_ARN,
+    }
+
+
+# ------------------------------------------------------------------ Slack (optional)
+
+
+def test_slack_notifier_exists_only_with_a_webhook_secret() -> None:
+    """Given the SlackWebhookSecretArn parameter,
+    When the Slack condition is evaluated,
+    Then the notifier exists for a secret ARN and not for the empty default, and it gets that ARN
+    (and a short timeout: a post must never hold anything up)."""
+    condition = TEMPLATE["Conditions"]["HasSlackWebhook"]
+    props = FUNCTIONS["SlackNotifierFunction"]
+
+    assert RESOURCES["SlackNotifierFunction"]["Condition"] == "HasSlackWebhook"
+    assert TEMPLATE["Parameters"]["SlackWebhookSecretArn"]["Default"] == ""
+    assert _resolve(condition, {"SlackWebhookSecretArn": ""}, {}) is False
+    assert _resolve(condition, {"SlackWebhookSecretArn": SLACK_SECRET_ARN}, {}) is True
+    assert props["Environment"]["Variables"]["SLACK_WEBHOOK_SECRET_ARN"] == {"Ref": "SlackWebhookSecretArn"}
+    assert props["Timeout"] == 10
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("", True),
+        (SLACK_SECRET_ARN, True),
+        ("arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:slack-AbCdEf", True),
+        ("arn:aws:secretsmanager:us-east-1:123456789012:secret:cutover/slack", False),
+        ("arn:aws:secretsmanager:us-east-1:123456789012:secret:*", False),
+        ("arn:aws:ssm:us-east-1:123456789012:parameter/slack-AbCdEf", False),
+        ("https://hooks.slack.com/services/T000/B000/XXXX", False),
+    ],
+)
+def test_slack_parameter_accepts_only_a_full_secret_arn(value: str, accepted: bool) -> None:
+    """Given the SlackWebhookSecretArn pattern,
+    When a value is checked,
+    Then empty or a full secret ARN (with Secrets Manager's suffix, which IAM compares) is accepted;
+    a partial ARN, a wildcard, another service's ARN or the webhook URL itself is refused."""
+    pattern = TEMPLATE["Parameters"]["SlackWebhookSecretArn"]["AllowedPattern"]
+
+    assert bool(re.fullmatch(pattern, value)) is accepted
+
+
+def test_slack_notifier_is_subscribed_to_the_topic(cfn: dict[str, Any]) -> None:
+    """Given the translated template,
+    When the topic's Lambda subscription and its permission are read,
+    Then the notifier receives every message of the notification topic, and only that topic may invoke it."""
+    (subscription,) = [
+        r["Properties"]
+        for r in cfn["Resources"].values()
+        if r["Type"] == "AWS::SNS::Subscription" and r["Properties"]["Protocol"] == "lambda"
+    ]
+    (permission,) = [
+        r["Properties"]
+        for r in cfn["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Permission" and r["Properties"]["Principal"] == "sns.amazonaws.com"
+    ]
+
+    assert subscription["TopicArn"] == TOPIC
+    assert subscription["Endpoint"] == {"Fn::GetAtt": ["SlackNotifierFunction", "Arn"]}
+    assert "FilterPolicy" not in subscription
+    assert permission["FunctionName"] == {"Ref": "SlackNotifierFunction"}
+    assert permission["SourceArn"] == TOPIC
+
+
+def test_every_slack_resource_carries_the_slack_condition(cfn: dict[str, Any]) -> None:
+    """Given the translated template,
+    When the resources SAM generates for the Slack notifier are read,
+    Then the function, its role, log group, subscription, permission and invoke configuration
+    all exist only under HasSlackWebhook."""
+    slack = {lid: r for lid, r in cfn["Resources"].items() if lid.startswith("SlackNotifierFunction")}
+
+    assert {r["Type"] for r in slack.values()} == {
+        "AWS::Lambda::Function",
+        "AWS::IAM::Role",
+        "AWS::Logs::LogGroup",
+        "AWS::SNS::Subscription",
+        "AWS::Lambda::Permission",
+        "AWS::Lambda::EventInvokeConfig",
+    }
+    assert {lid: r.get("Condition") for lid, r in slack.items()} == dict.fromkeys(slack, "HasSlackWebhook")
+
+
+def test_conditional_resources_are_referenced_only_under_their_condition(cfn: dict[str, Any]) -> None:
+    """Given the translated template,
+    When every reference to a resource that exists only under a condition is followed,
+    Then it comes from a resource or output with the same condition, or sits in the true branch of
+    an Fn::If on that condition (else CloudFormation would refuse the stack when it is false)."""
+    conditional = sam_template.conditional_resources(cfn)
+    sections = [*cfn["Resources"].items(), *cfn.get("Outputs", {}).items()]
+    offenders = []
+
+    for lid, item in sections:
+        for name, guards in _references({k: v for k, v in item.items() if k != "Condition"}):
+            needed = conditional.get(name)
+            if needed and needed != item.get("Condition") and needed not in guards:
+                offenders.append((lid, name, needed))
+
+    assert conditional, "the template has conditional resources"
+    assert offenders == []
+
+
+# ------------------------------------------------------------------ the controller's alarms
+
+
+def _alarms(tpl: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {lid: r["Properties"] for lid, r in sam_template.resources_of_type(tpl, "AWS::CloudWatch::Alarm").items()}
+
+
+def test_health_alarms_are_the_expected_ones_and_publish_to_the_topic() -> None:
+    """Given the controller's alarms (every alarm but the sandbox's demo),
+    When their actions are read,
+    Then each publishes to the notification topic when it fires, and the queue alarm also when it clears."""
+    alarms = {lid: a for lid, a in _alarms(TEMPLATE).items() if RESOURCES[lid].get("Condition") != "CreateSandbox"}
+
+    assert set(alarms) == HEALTH_ALARMS
+    for lid, alarm in alarms.items():
+        assert alarm["AlarmActions"] == [TOPIC], lid
+        assert alarm.get("OKActions", [TOPIC]) == [TOPIC], lid
+        assert alarm["AlarmName"]["Fn::Sub"].startswith("${AWS::StackName}-"), lid
+    assert alarms["EventDeadLetterQueueAlarm"]["OKActions"] == [TOPIC]
+
+
+@pytest.mark.parametrize("logical_id", sorted(HEALTH_ALARMS))
+def test_count_alarms_fire_on_the_first_event_and_treat_no_data_as_ok(logical_id: str) -> None:
+    """Given a health alarm,
+    When its threshold and missing-data policy are read,
+    Then one event in one period is enough, and no datapoint means nothing happened."""
+    alarm = _alarms(TEMPLATE)[logical_id]
+
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["Threshold"] == 1
+    assert alarm["EvaluationPeriods"] == 1
+    assert alarm["TreatMissingData"] == "notBreaching"
+
+
+@pytest.mark.parametrize(
+    ("logical_id", "namespace", "metric", "dimensions"),
+    [
+        ("CutoverNotCompletedAlarm", "AWS/States", "ExecutionsFailed", STATE_MACHINE_DIMENSION),
+        ("RollbackFailuresAlarm", "CutoverController", "RollbackFailures", SERVICE_DIMENSION),
+        ("NotificationFailuresAlarm", "CutoverController", "NotificationFailed", SERVICE_DIMENSION),
+        (
+            "EventDeadLetterQueueAlarm",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["EventDeadLetterQueue", "QueueName"]}}],
+        ),
+    ],
+)
+def test_single_metric_alarms_watch_the_right_metric(
+    logical_id: str, namespace: str, metric: str, dimensions: list[dict[str, Any]]
+) -> None:
+    """Given a single-metric health alarm,
+    When its metric is read,
+    Then it is the namespace, name and dimensions the controller (or AWS) publishes."""
+    alarm = _alarms(TEMPLATE)[logical_id]
+
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Dimensions"]) == (namespace, metric, dimensions)
+
+
+def test_failed_executions_alarm_says_a_cutover_ended_without_completing() -> None:
+    """Given the alarm on ExecutionsFailed,
+    When its name and description are read,
+    Then they say a cutover ended without completing, and why that is not by itself a fault:
+    every outcome but COMPLETED ends the execution FAILED."""
+    alarm = _alarms(TEMPLATE)["CutoverNotCompletedAlarm"]
+
+    assert alarm["AlarmName"] == {"Fn::Sub": "${AWS::StackName}-cutover-not-completed"}
+    for outcome in ("ROLLED_BACK", "ABANDONED", "REJECTED", "ROLLBACK_FAILED"):
+        assert outcome in alarm["AlarmDescription"]
+
+
+def _metric_math(alarm: dict[str, Any], branch: bool) -> tuple[dict[str, dict[str, Any]], str]:
+    """(id -> MetricStat, the returned expression) of a metric-math alarm, with its Fn::If taken one way."""
+    stats, expression = {}, ""
+    for query in alarm["Metrics"]:
+        if "Fn::If" in query:
+            _, when_true, when_false = query["Fn::If"]
+            query = when_true if branch else when_false
+            if query == {"Ref": "AWS::NoValue"}:
+                continue
+        if "MetricStat" in query:
+            assert query["ReturnData"] is False
+            stats[query["Id"]] = query["MetricStat"]
+        else:
+            assert query["ReturnData"] is True
+            expression = query["Expression"]
+            if isinstance(expression, dict):
+                text, variables = expression["Fn::Sub"]
+                ((name, value),) = variables.items()
+                _, when_true, when_false = value["Fn::If"]
+                expression = text.replace("${" + name + "}", when_true if branch else when_false)
+    return stats, expression
+
+
+def test_timed_out_or_stopped_alarm_adds_both_metrics() -> None:
+    """Given the alarm on executions that timed out or were stopped (no rollback ran for those),
+    When its metric math is read,
+    Then it adds ExecutionsTimedOut and ExecutionsAborted of this state machine, missing counting as 0."""
+    stats, expression = _metric_math(_alarms(TEMPLATE)["CutoverTimedOutOrAbortedAlarm"], branch=False)
+
+    assert {s["Metric"]["MetricName"] for s in stats.values()} == {"ExecutionsTimedOut", "ExecutionsAborted"}
+    for stat in stats.values():
+        assert stat["Metric"]["Namespace"] == "AWS/States"
+        assert stat["Metric"]["Dimensions"] == STATE_MACHINE_DIMENSION
+        assert stat["Stat"] == "Sum"
+    assert expression == " + ".join(f"FILL({metric_id}, 0)" for metric_id in stats)
+
+
+@pytest.mark.parametrize("slack", [False, True])
+def test_function_errors_alarm_sums_the_errors_of_every_function(slack: bool) -> None:
+    """Given the function-errors alarm (with and without the Slack notifier),
+    When its metric math is read,
+    Then it sums AWS/Lambda Errors of every function of the stack, each id once in the expression,
+    within the 10 metrics an alarm may read."""
+    stats, expression = _metric_math(_alarms(TEMPLATE)["LambdaErrorsAlarm"], branch=slack)
+    expected = set(FUNCTIONS) - (set() if slack else {"SlackNotifierFunction"})
+
+    assert len(stats) <= 10
+    assert {s["Metric"]["Dimensions"][0]["Value"]["Ref"] for s in stats.values()} == expected
+    for stat in stats.values():
+        metric = stat["Metric"]
+        assert (metric["Namespace"], metric["MetricName"], stat["Stat"]) == ("AWS/Lambda", "Errors", "Sum")
+    (ids,) = re.findall(r"^SUM\(FILL\(\[([a-z, ]+)\], 0\)\)$", expression)
+    assert sorted(ids.split(", ")) == sorted(stats)
+
+
+# ------------------------------------------------------------------ dashboard
+
+
+@pytest.mark.parametrize("slack", [False, True])
+def test_dashboard_body_is_json_once_substituted(slack: bool) -> None:
+    """Given the dashboard body (an Fn::Sub string),
+    When its placeholders are substituted (with and without the Slack notifier),
+    Then it is a JSON dashboard whose widgets all fit the 24-column grid."""
+    body = _dashboard_body(slack)
+
+    assert RESOURCES["CutoverDashboard"]["Properties"]["DashboardName"] == {"Fn::Sub": "${AWS::StackName}-cutover"}
+    assert body["widgets"]
+    for widget in body["widgets"]:
+        assert widget["type"] in {"metric", "alarm", "text"}
+        assert widget["x"] >= 0
+        assert widget["x"] + widget["width"] <= 24
+
+
+def test_dashboard_placeholders_name_parameters_or_resources_of_the_template() -> None:
+    """Given the dashboard body,
+    When its placeholders are collected,
+    Then each is a pseudo parameter, a Sub variable, or an unconditional resource of the template."""
+    text, variables = RESOURCES["CutoverDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+
+    for name in sam_template.sub_placeholders(text):
+        logical_id = name.split(".", 1)[0]
+        assert logical_id.startswith("AWS::") or logical_id in variables or logical_id in RESOURCES, name
+        assert logical_id not in sam_template.conditional_resources(TEMPLATE), name
+
+
+def test_dashboard_shows_traffic_signals_and_decisions_as_the_library_emits_them() -> None:
+    """Given the dashboard,
+    When its searches and metric rows are read,
+    Then traffic per record, DMS CDC latency and signal breaches are searched (their dimensions are
+    known only at run time), and each decision metric is a per-minute sum with the service dimension."""
+    body = _dashboard_body(slack=False)
+    expressions = {m.get("expression") for row in _metric_rows(body) for m in row if isinstance(m, dict)}
+    rows = {tuple(row[:4]) for row in _metric_rows(body) if isinstance(row[0], str)}
+    decisions = next(
+        w for w in _widgets(body) if any(r[:2] == ["CutoverController", "Evaluations"] for r in w.get("metrics", []))
+    )
+
+    assert {TRAFFIC_SEARCH, DMS_LATENCY_SEARCH, SIGNAL_BREACHES_SEARCH} <= expressions
+    for metric in DECISION_METRICS:
+        assert ("CutoverController", metric, "service", "cutover-controller") in rows, metric
+    assert (decisions["stat"], decisions["period"]) == ("Sum", 60)
+
+
+def test_dashboard_shows_executions_functions_and_the_queue() -> None:
+    """Given the dashboard,
+    When its AWS metric rows are read,
+    Then it shows the state machine's started/succeeded/failed executions, errors and duration of
+    every function (the Slack one only when it exists) and the dead-letter queue's depth."""
+    for slack in (False, True):
+        rows = {tuple(row[:4]) for row in _metric_rows(_dashboard_body(slack)) if isinstance(row[0], str)}
+        functions = set(FUNCTIONS) - (set() if slack else {"SlackNotifierFunction"})
+
+        for metric in ("ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed"):
+            assert ("AWS/States", metric, "StateMachineArn", "<CutoverStateMachine>") in rows
+        for metric in ("Errors", "Duration"):
+            shown = {r[3] for r in rows if r[:3] == ("AWS/Lambda", metric, "FunctionName")}
+            assert shown == {f"<{f}>" for f in functions}, (metric, slack)
+        queue_depth = ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "<EventDeadLetterQueue.QueueName>")
+        assert queue_depth in rows
+
+
+def test_dashboard_lists_every_health_alarm() -> None:
+    """Given the dashboard's alarm-status widget,
+    When its alarms are read,
+    Then they are the ARNs of exactly the controller's health alarms."""
+    (widget,) = [w for w in _dashboard_body(slack=False)["widgets"] if w["type"] == "alarm"]
+
+    assert sorted(widget["properties"]["alarms"]) == sorted(f"<{a}.Arn>" for a in HEALTH_ALARMS)
+
+
+def test_dashboard_url_output_opens_the_dashboard() -> None:
+    """Given the DashboardUrl output,
+    When it is resolved for a region,
+    Then it is the CloudWatch console link to the stack's dashboard."""
+    value = TEMPLATE["Outputs"]["DashboardUrl"]["Value"]
+    params = {"AWS::Region": "eu-west-1", "CutoverDashboard": "orders-cutover"}
+
+    assert _resolve(value, params, {}) == (
+        "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#dashboards:name=orders-cutover"
+    )
+
+
+# ------------------------------------------------------------------ sandbox (optional)
+
+
+def test_every_sandbox_resource_and_output_carries_the_sandbox_condition() -> None:
+    """Given the CreateSandbox parameter,
+    When the sandbox's resources and outputs are read,
+    Then each exists only under CreateSandbox, which is true for "true" only (default "false")."""
+    sandbox = {lid: r for lid, r in RESOURCES.items() if lid.startswith("Sandbox")}
+    outputs = {name: o for name, o in TEMPLATE["Outputs"].items() if name.startswith("Sandbox")}
+    parameter = TEMPLATE["Parameters"]["CreateSandbox"]
+
+    assert {r["Type"] for r in sandbox.values()} == {
+        "AWS::EC2::VPC",
+        "AWS::Route53::HostedZone",
+        "AWS::Route53::RecordSetGroup",
+        "AWS::CloudWatch::Alarm",
+    }
+    under_sandbox = {lid for lid, c in sam_template.conditional_resources(TEMPLATE).items() if c == "CreateSandbox"}
+    assert under_sandbox == set(sandbox)
+    assert set(outputs) == {"SandboxHostedZoneId", "SandboxRecordName", "SandboxAlarmName"}
+    assert all(o["Condition"] == "CreateSandbox" for o in outputs.values())
+    assert (parameter["Default"], sorted(parameter["AllowedValues"])) == ("false", ["false", "true"])
+    condition = TEMPLATE["Conditions"]["CreateSandbox"]
+    assert _resolve(condition, {"CreateSandbox": "true"}, {}) is True
+    assert _resolve(condition, {"CreateSandbox": "false"}, {}) is False
+
+
+def test_sandbox_is_a_weighted_pair_in_a_private_zone() -> None:
+    """Given the sandbox,
+    When its zone and records are read,
+    Then a private zone cutover-sandbox.internal (in a VPC with DNS on) holds a weighted CNAME pair
+    app.cutover-sandbox.internal: legacy 100 -> legacy.example.net, aws 0 -> aws.example.net, TTL 60."""
+    vpc = RESOURCES["SandboxVpc"]["Properties"]
+    zone = RESOURCES["SandboxHostedZone"]["Properties"]
+    records = RESOURCES["SandboxRecords"]["Properties"]
+
+    assert vpc["CidrBlock"] == "10.99.0.0/16"
+    assert vpc["EnableDnsSupport"] is True and vpc["EnableDnsHostnames"] is True
+    assert zone["Name"] == "cutover-sandbox.internal"
+    assert zone["VPCs"] == [{"VPCId": {"Ref": "SandboxVpc"}, "VPCRegion": {"Ref": "AWS::Region"}}]
+    assert records["HostedZoneId"] == {"Ref": "SandboxHostedZone"}
+    assert sorted(
+        (r["Name"], r["Type"], r["SetIdentifier"], r["Weight"], r["TTL"], tuple(r["ResourceRecords"]))
+        for r in records["RecordSets"]
+    ) == [
+        (SANDBOX_RECORD, "CNAME", "aws", 0, "60", ("aws.example.net",)),
+        (SANDBOX_RECORD, "CNAME", "legacy", 100, "60", ("legacy.example.net",)),
+    ]
+    assert TEMPLATE["Outputs"]["SandboxRecordName"]["Value"] == SANDBOX_RECORD
+    assert TEMPLATE["Outputs"]["SandboxHostedZoneId"]["Value"] == {"Ref": "SandboxHostedZone"}
+
+
+def test_sandbox_alarm_can_be_flipped_and_stays_ok_otherwise() -> None:
+    """Given the sandbox's demo alarm,
+    When its settings are read,
+    Then it is named after the stack, watches a metric nothing publishes (threshold 5), treats no
+    data as OK, and pages nobody."""
+    alarm = _alarms(TEMPLATE)["SandboxAlarm"]
+
+    assert alarm["AlarmName"] == {"Fn::Sub": "${AWS::StackName}-sandbox-5xx"}
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Threshold"]) == ("CutoverSandbox", "Errors", 5)
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert "AlarmActions" not in alarm
+    assert TEMPLATE["Outputs"]["SandboxAlarmName"]["Value"] == {"Ref": "SandboxAlarm"}
+
+
+@pytest.mark.parametrize("partition", ["aws", "aws-cn", "aws-us-gov"])
+@pytest.mark.parametrize("sandbox", [False, True])
+def test_route53_policies_cover_the_sandbox_zone_only_with_the_sandbox(
+    cfn: dict[str, Any], partition: str, sandbox: bool
+) -> None:
+    """Given both Route 53 policies (read and change),
+    When their resources are evaluated with and without the sandbox,
+    Then they are the parameter zones' ARNs, plus the sandbox zone's only when it exists."""
+    params = _deploy_params(partition, sandbox=sandbox)
+    zones = params["HostedZoneIds"] + ([SANDBOX_ZONE_ID] if sandbox else [])
+
+    for policy_id in ("Route53ReadZonesPolicy", "Route53ChangeWeightsPolicy"):
+        (statement,) = _statements(cfn["Resources"][policy_id]["Properties"]["PolicyDocument"])
+        assert _resolve(statement["Resource"], params, cfn["Conditions"]) == [
+            f"arn:{partition}:route53:::hostedzone/{zone}" for zone in zones
+        ], policy_id
+
+
+@pytest.mark.parametrize("sandbox", [False, True])
+def test_functions_are_told_what_iam_lets_them_change(sandbox: bool) -> None:
+    """Given the functions' ALLOWED_ZONE_IDS and ALLOWED_RECORD_NAMES,
+    When they are evaluated with and without the sandbox,
+    Then they list the parameter zones and names, plus the sandbox's only when it exists:
+    exactly what the Route 53 policies allow."""
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    params = _deploy_params(sandbox=sandbox)
+
+    zones = _resolve(variables["ALLOWED_ZONE_IDS"], params, TEMPLATE["Conditions"])
+    names = _resolve(variables["ALLOWED_RECORD_NAMES"], params, TEMPLATE["Conditions"])
+
+    assert zones.split(",") == params["HostedZoneIds"] + ([SANDBOX_ZONE_ID] if sandbox else [])
+    assert names.split(",") == params["AllowedRecordNames"] + ([SANDBOX_RECORD] if sandbox else [])
 
 
 # ------------------------------------------------------------------ data and notifications
@@ -626,6 +1311,27 @@ def test_parameter_defaults_satisfy_their_own_constraints() -> None:
     assert params["LogRetentionDays"]["Default"] == 30
     assert 30 in params["LogRetentionDays"]["AllowedValues"]
     assert re.fullmatch(params["NotificationEmail"]["AllowedPattern"], params["NotificationEmail"]["Default"])
+    assert re.fullmatch(params["SlackWebhookSecretArn"]["AllowedPattern"], params["SlackWebhookSecretArn"]["Default"])
+    assert params["CreateSandbox"]["Default"] in params["CreateSandbox"]["AllowedValues"]
+    assert params["RequestMaxAgeSeconds"]["MinValue"] <= params["RequestMaxAgeSeconds"]["Default"]
+    assert params["RequestMaxAgeSeconds"]["Default"] <= params["RequestMaxAgeSeconds"]["MaxValue"]
+
+
+@pytest.mark.parametrize("sandbox", [False, True])
+@pytest.mark.parametrize("slack", [False, True])
+def test_template_translates_with_every_optional_feature(asl_text: str, sandbox: bool, slack: bool) -> None:
+    """Given the optional features (sandbox, Slack),
+    When the template is translated with each combination of their parameters,
+    Then SAM produces a template holding the conditional resources, the conditions that gate them,
+    and every parameter it was given."""
+    values = {k: v for k, v in _deploy_params(sandbox=sandbox, slack=slack).items() if k in TEMPLATE["Parameters"]}
+
+    cfn = _sam_to_cloudformation(TEMPLATE, json.loads(asl_text), parameter_values=values)
+
+    assert {"HasSlackWebhook", "CreateSandbox"} <= set(cfn["Conditions"])
+    assert cfn["Resources"]["SlackNotifierFunction"]["Condition"] == "HasSlackWebhook"
+    assert cfn["Resources"]["SandboxHostedZone"]["Condition"] == "CreateSandbox"
+    assert set(values) <= set(cfn["Parameters"])
 
 
 @pytest.mark.parametrize(
@@ -649,7 +1355,8 @@ def test_route53_parameters_refuse_values_iam_would_never_match(name: str, good:
 def test_outputs_give_what_an_operator_needs() -> None:
     """Given the outputs,
     When their values are read,
-    Then they name the state machine, the bus, the topic, the table and the dead-letter queue."""
+    Then they name the state machine, the bus, the topic, the table, the dead-letter queue and the dashboard
+    (the operator CLI reads the first four by these exact names)."""
     outputs = {name: out["Value"] for name, out in TEMPLATE["Outputs"].items()}
 
     assert outputs["StateMachineArn"] == {"Ref": "CutoverStateMachine"}
@@ -657,6 +1364,7 @@ def test_outputs_give_what_an_operator_needs() -> None:
     assert outputs["TopicArn"] == {"Ref": "NotificationTopic"}
     assert outputs["TableName"] == {"Ref": "CutoverTable"}
     assert outputs["DeadLetterQueueUrl"] == {"Ref": "EventDeadLetterQueue"}
+    assert "DashboardUrl" in outputs
 
 
 def test_samconfig_lints_on_validate_and_confirms_deploys() -> None:
@@ -715,6 +1423,24 @@ Resources:
     assert props["If"] == {"Fn::If": ["A", {"Fn::FindInMap": ["M", "k", "v"]}, {"Fn::ImportValue": "other"}]}
     assert props["B64"] == {"Fn::Base64": "text"}
     assert props["Cidr"] == {"Fn::Cidr": ["10.0.0.0/16", 4, 8]}
+
+
+def test_sub_placeholders_skip_literals() -> None:
+    """Given an Fn::Sub string with names, attributes and a ${!literal},
+    When its placeholders are collected,
+    Then the names and Name.Attribute forms are returned, the literal is not."""
+    text = '{"a": "${AWS::Region}", "b": "${Queue.QueueName}", "c": "${!PROP(\'Dim.record\')}", "d": "${Fn}"}'
+
+    assert sam_template.sub_placeholders(text) == {"AWS::Region", "Queue.QueueName", "Fn"}
+
+
+def test_conditional_resources_lists_only_resources_with_a_condition() -> None:
+    """Given a template with one conditional and one unconditional resource,
+    When its conditional resources are listed,
+    Then only the first is, with its condition's name."""
+    tpl = {"Resources": {"A": {"Type": "X", "Condition": "C"}, "B": {"Type": "X"}}}
+
+    assert sam_template.conditional_resources(tpl) == {"A": "C"}
 
 
 def test_loader_refuses_a_document_that_is_not_a_template() -> None:

@@ -41,7 +41,7 @@ def instrument(step: Callable[[dict[str, Any]], Any]) -> Handler:
     return lambda_handler
 
 
-def gauge(name: str, value: float, **dimensions: str) -> None:
+def gauge(name: str, value: float, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:
     """One metric with its own dimensions (e.g. traffic per record); never raises."""
     if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
         return

@@ -17,6 +17,7 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from cutover import aws, notify, policy, route53, signals, weights
@@ -476,7 +477,8 @@ def _traffic_gauges(plan: Plan, written: weights.Weights) -> None:
         group = written.get(rec.key, {})
         total = sum(group.values())
         if total:
-            gauge("TrafficPercentOnTarget", 100.0 * group.get(rec.to, 0) / total, record=rec.normalized_name)
+            share = 100.0 * group.get(rec.to, 0) / total
+            gauge("TrafficPercentOnTarget", share, unit=MetricUnit.Percent, record=rec.normalized_name)
 
 
 def shift(event: dict[str, Any]) -> dict[str, Any]:
