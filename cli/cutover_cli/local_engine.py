@@ -22,6 +22,7 @@ import os
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ FAST_TIMING = {
     "sync_poll_seconds": 0,
     "ttl_wait_seconds": 0,
     "approval_timeout_seconds": 1,
+    "fence_timeout_seconds": 1,
     "rollback_sync_timeout_seconds": 5,
 }
 
@@ -199,6 +201,8 @@ class LocalEngine:
 
         # The interpreter logs every Fail state at ERROR; a rolled-back cutover is an outcome, not an error.
         logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
+        # Metrics are off locally; Powertools warns on every handler that it has none to publish.
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
 
         if self.server_port:
             self._start_server(self.server_port)
@@ -355,7 +359,7 @@ class LocalEngine:
             execution_id = payload["execution_arn"].rsplit(":", 1)[-1]
             self.finals[execution_id] = record.result
         elif logical_id == "RegisterWaitFunction":
-            if payload.get("purpose") == "approval":
+            if payload.get("purpose") in ("approval", "fence"):
                 self.on_approval(self, payload)
             else:
                 self.on_check_wait(self, payload)

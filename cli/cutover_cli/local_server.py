@@ -34,7 +34,7 @@ def serve(args: argparse.Namespace) -> int:
     engine = LocalEngine(
         on_check_wait=LocalEngine.leave_unanswered,
         on_approval=LocalEngine.leave_unanswered,
-        before_invoke=world._before_invoke,
+        before_invoke=world.before_invoke,
         server_port=args.port,
     )
     with engine:

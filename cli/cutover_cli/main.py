@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cutover.errors import PlanInvalid
-from cutover.plan import Plan, load_plan_file, parse_document, plan_json_schema_text, plan_problems
+from cutover.plan import Plan, load_plan_file, parse_document, plan_json_schema_text, plan_problems, plan_warnings
 
 EXIT_OK, EXIT_MISMATCH, EXIT_INVALID = 0, 1, 2
 
@@ -94,6 +94,8 @@ def _add_operator_commands(sub: Any) -> None:
             p.add_argument("execution_id", metavar="ID", help="the execution id `cutover start` printed")
         if command == "abort":
             p.add_argument("--reason", required=True, help="why: recorded in the ledger and the notifications")
+        if command == "finalize":
+            p.add_argument("--confirm", metavar="NAME", help="the cutover's name, typed out (asked for when omitted)")
         if command == "status":
             p.add_argument("--watch", action="store_true", help="refresh until the cutover ends")
             p.add_argument("--interval", type=float, default=5.0, help="seconds between refreshes (default 5)")
@@ -188,6 +190,8 @@ def _validate(path: Path) -> int:
         f"{path}: valid - {len(plan.records)} record(s), steps {plan.steps}, "
         f"{plan.evaluations_per_step} evaluation(s) per step"
     )
+    for warning in plan_warnings(plan):
+        print(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -110,18 +110,22 @@ def _dispatch(args: argparse.Namespace, op: Operator, console: Console, plan: An
             op.watch(args.execution_id, lambda s: _show_status(console, s, args.json), interval=args.interval)
         else:
             _show_status(console, op.status(args.execution_id), args.json)
-    elif command == "approve":
-        console.print(op.approve(args.execution_id))
+    elif command in ("approve", "promote", "pause", "resume"):
+        console.print(getattr(op, command)(args.execution_id))
     elif command == "abort":
         console.print(op.abort(args.execution_id, args.reason))
-    elif command == "promote":
-        console.print(op.promote(args.execution_id))
-    elif command == "pause":
-        console.print(op.pause(args.execution_id))
-    elif command == "resume":
-        console.print(op.resume(args.execution_id))
     elif command == "report":
         _report(console, op, args)
+    elif command == "finalize":
+        confirm = args.confirm
+        if confirm is None:
+            if not sys.stdin.isatty():
+                raise OperatorError("finalize needs --confirm NAME when not run from a terminal")
+            console.print(
+                "[bold red]MGN finalization stops replication and deletes its resources: it cannot be undone."
+            )
+            confirm = input("Type the cutover's name to confirm: ").strip()
+        console.print(op.finalize(args.execution_id, confirm))
     return EXIT_OK
 
 

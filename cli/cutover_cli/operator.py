@@ -156,11 +156,15 @@ class Operator:
 
     def approve(self, execution_id: str) -> str:
         wait = self._running_wait(execution_id)
-        if not wait or wait.get("purpose") != "approval":
+        if not wait or wait.get("purpose") not in ("approval", "fence"):
             raise OperatorError(f"cutover {execution_id} is not waiting for an approval")
         who = self.who()
         percent = (wait.get("detail") or {}).get("percent")
+        fence = wait.get("purpose") == "fence"
         self._send_success(wait["token"], {"approved_by": who}, execution_id, "approval")
+        if fence:
+            self.store.record(execution_id, "write_fence_confirmed", {"by": who, "percent": percent})
+            return f"confirmed, as {who}, that writes to the old database are fenced before {percent}%"
         self.store.record(execution_id, "approved", {"by": who, "percent": percent})
         return f"approved the shift to {percent}% as {who}"
 
@@ -185,7 +189,7 @@ class Operator:
 
     def promote(self, execution_id: str) -> str:
         wait = self._running_wait(execution_id)
-        if wait and wait.get("purpose") == "approval":
+        if wait and wait.get("purpose") in ("approval", "fence"):
             raise OperatorError(f"cutover {execution_id} is waiting for an approval: use `cutover approve`")
         who = self.who()
         self.store.set_control(execution_id, promote={"by": who})
@@ -219,6 +223,41 @@ class Operator:
                     f"cutover {execution_id}: the {what} wait ended before the request arrived"
                 ) from None
             raise
+
+    def finalize(self, execution_id: str, confirm: str) -> str:
+        """Finalize the MGN cutover of the plan's servers: replication stops and its resources are
+        deleted, which cannot be undone. Only for a COMPLETED cutover, only when ``confirm`` is the
+        cutover's name typed out, and only after that approval is in the ledger."""
+        status = self.status(execution_id)
+        if status["outcome"] != "COMPLETED":
+            ended = status["outcome"] or status["status"]
+            raise OperatorError(
+                f"finalize refused: cutover {execution_id} is {ended}, not COMPLETED; MGN finalization cannot be "
+                "undone, so it only follows a completed cutover"
+            )
+        prepared = next(e for e in self.ledger(execution_id) if e["kind"] == "prepared")
+        servers = [g["source_server_id"] for g in prepared["data"]["plan"].get("gates", {}).get("mgn", [])]
+        if not servers:
+            raise OperatorError(f"cutover {execution_id} has no MGN servers to finalize")
+        if confirm != status["name"]:
+            raise OperatorError(f"finalize refused: type the cutover's name ({status['name']!r}) to confirm")
+        who = self.who()
+        self.store.record(execution_id, "finalize_approved", {"by": who, "servers": servers, "confirmed": confirm})
+        mgn = self.client("mgn")
+        done: list[str] = []
+        for server in servers:
+            try:
+                answer = mgn.finalize_cutover(sourceServerID=server)
+            except ClientError as err:
+                self.store.record(execution_id, "mgn_finalize_failed", {"server": server, "error": str(err)})
+                raise OperatorError(
+                    f"MGN refused to finalize {server}: {err.response['Error']['Message']} "
+                    f"(finalized so far: {', '.join(done) or 'none'})"
+                ) from None
+            state = (answer.get("lifeCycle") or {}).get("state")
+            self.store.record(execution_id, "mgn_finalized", {"server": server, "lifecycle": state, "by": who})
+            done.append(server)
+        return f"finalized the MGN cutover of {', '.join(done)} (approved by {who})"
 
     # ---------------------------------------------------------------- views
 

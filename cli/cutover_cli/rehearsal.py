@@ -27,7 +27,7 @@ from typing import Any
 from cutover import weights as weights_mod
 from cutover.plan import Plan, normalize_name
 from cutover_cli.local_engine import Invocation, LocalEngine
-from cutover_cli.scenario import PreflightPoint, Scenario, StepPoint, TimelineEntry
+from cutover_cli.scenario import DrainPoint, PreflightPoint, Scenario, StepPoint, TimelineEntry
 
 Observer = Callable[[str, dict[str, Any]], None]
 
@@ -58,6 +58,8 @@ def _point(entry: TimelineEntry) -> tuple[str, int, int]:
         return ("start", 0, 0)
     if isinstance(at, PreflightPoint):
         return ("preflight", 0, at.preflight)
+    if isinstance(at, DrainPoint):
+        return ("drain", 0, at.drain)
     assert isinstance(at, StepPoint)
     return ("step", at.step, at.check or 1)
 
@@ -78,7 +80,15 @@ def _lenient_records(plan_data: Any) -> list[dict[str, str]]:
 class Rehearsal:
     """One rehearsal run.  ``plan`` is None when the plan is invalid (a rehearsed rejection)."""
 
-    def __init__(self, plan_data: Any, plan: Plan | None, scenario: Scenario, observer: Observer | None = None):
+    def __init__(
+        self,
+        plan_data: Any,
+        plan: Plan | None,
+        scenario: Scenario,
+        observer: Observer | None = None,
+        zone_map: dict[str, str] | None = None,
+    ):
+        """``zone_map`` (plan zone id -> emulator zone id) is shared by the rehearsals of a wave."""
         self.plan_data = copy.deepcopy(plan_data)
         self.plan = plan
         self.scenario = scenario
@@ -88,9 +98,14 @@ class Rehearsal:
         self.t = 0
         self.samples: list[dict[str, Any]] = []
         self.markers: list[dict[str, Any]] = []
-        self.zone_map: dict[str, str] = {}
+        self.zone_map: dict[str, str] = {} if zone_map is None else zone_map
         self.instances = {g.replication_task: g.replication_instance for g in plan.gates.dms} if plan else {}
         self.task_arns = {g.task_arn: g.replication_task for g in plan.gates.dms if g.task_arn} if plan else {}
+        reverse = plan.reverse_replication if plan else None
+        if reverse is not None:
+            self.instances[reverse.replication_task] = reverse.replication_instance
+            if reverse.task_arn:
+                self.task_arns[reverse.task_arn] = reverse.replication_task
         self.interval = plan.check_interval_seconds if plan else 60
         self._faults_seen = 0
         self._synced: dict[tuple[str, str], Any] = {}
@@ -99,35 +114,54 @@ class Rehearsal:
     # ------------------------------------------------------------------ run
 
     def run(self) -> dict[str, Any]:
+        """Rehearse alone on a fresh local engine."""
         with LocalEngine(
-            on_check_wait=self._on_check_wait,
-            on_approval=self._on_approval,
-            before_invoke=self._before_invoke,
-            after_invoke=self._after_invoke,
+            on_check_wait=self.on_check_wait,
+            on_approval=self.on_approval,
+            before_invoke=self.before_invoke,
+            after_invoke=self.after_invoke,
         ) as engine:
-            self.engine = engine
-            records = self._build_world()
+            self.attach(engine)
             for fault in self.scenario.faults:
                 engine.inject_fault(fault.service, fault.operation, fault.error, fault.count)
-            calls_before = engine.count_calls("route53", "ChangeResourceRecordSets")
-            self.observer("start", {"plan": self.plan_data.get("name") if isinstance(self.plan_data, dict) else None})
-            result = engine.run({"plan": self._plan_for_engine()}, name="rehearsal")
+            result = engine.wait(self.start())
             self._note_faults()
             engine.faults.clear()
-            change_calls = engine.count_calls("route53", "ChangeResourceRecordSets") - calls_before
-            faulted = sum(
-                1
-                for f in engine.fault_log
-                if f["service"] == "route53" and f["operation"] == "ChangeResourceRecordSets"
-            )
-            final_weights = {
-                rec["name"]: engine.weights(self.zone_map[rec["hosted_zone_id"]], rec["name"], rec["type"])
-                for rec in records
-            }
-            reaction = self._reaction(engine)
-            execution_id = result.execution_arn.rsplit(":", 1)[-1]
-            ledger = engine.ledger(execution_id)
-            fault_log = list(engine.fault_log)
+            return self.collect(result)
+
+    def attach(self, engine: LocalEngine, serve: bool = True) -> None:
+        """Build this rehearsal's world in ``engine`` (which may host other rehearsals: a wave, whose
+        router then serves MGN and DMS tasks from every world, so ``serve`` is False)."""
+        self.engine = engine
+        self.records = self._build_world(serve)
+        self.calls_before = engine.count_calls("route53", "ChangeResourceRecordSets")
+
+    def start(self, name: str = "rehearsal") -> str:
+        self.execution_id = name
+        self.observer("start", {"plan": self.plan_data.get("name") if isinstance(self.plan_data, dict) else None})
+        return self.engine.start({"plan": self._plan_for_engine()}, name=name)
+
+    def owns(self, payload: dict[str, Any]) -> bool:
+        """Is this invocation part of this rehearsal's execution (several may share an engine)?"""
+        doc = (payload.get("state") or {}).get("cutover") or {}
+        execution = doc.get("execution_id") or str(payload.get("execution_arn", "")).rsplit(":", 1)[-1]
+        return execution == getattr(self, "execution_id", execution)
+
+    def collect(self, result: Any) -> dict[str, Any]:
+        """The rehearsal's record once its execution ended."""
+        engine = self.engine
+        change_calls = engine.count_calls("route53", "ChangeResourceRecordSets") - self.calls_before
+        faulted = sum(
+            1 for f in engine.fault_log if f["service"] == "route53" and f["operation"] == "ChangeResourceRecordSets"
+        )
+        final_weights = {
+            rec["name"]: engine.weights(self.zone_map[rec["hosted_zone_id"]], rec["name"], rec["type"])
+            for rec in self.records
+        }
+        reaction = self._reaction(engine)
+        execution_id = result.execution_arn.rsplit(":", 1)[-1]
+        ledger = engine.ledger(execution_id)
+        fault_log = list(engine.fault_log)
         final = result.final or {}
         output: dict[str, Any] = {
             "outcome": result.outcome,
@@ -139,6 +173,7 @@ class Rehearsal:
             "execution_status": result.status,
             "evaluations": sum(1 for s in self.samples if s["kind"] == "evaluation"),
             "faults_injected": len(fault_log),
+            "data_safety": final.get("data_safety"),
         }
         self.markers.append({"t": self.t, "kind": "outcome", "label": str(result.outcome)})
         self.observer("end", output)
@@ -146,7 +181,7 @@ class Rehearsal:
             "output": output,
             "plan_name": self.plan_data.get("name") if isinstance(self.plan_data, dict) else None,
             "description": self.scenario.description,
-            "records": [{"name": r["name"], "from": r["from"], "to": r["to"]} for r in records],
+            "records": [{"name": r["name"], "from": r["from"], "to": r["to"]} for r in self.records],
             "limits": self._limits(),
             "samples": self.samples,
             "markers": self.markers,
@@ -174,7 +209,7 @@ class Rehearsal:
 
     # ---------------------------------------------------------------- world
 
-    def _build_world(self) -> list[dict[str, str]]:
+    def _build_world(self, serve: bool = True) -> list[dict[str, str]]:
         engine = self.engine
         records = (
             [r.model_dump(by_alias=True) for r in self.plan.records] if self.plan else _lenient_records(self.plan_data)
@@ -197,8 +232,11 @@ class Rehearsal:
                 ttl=setup.ttl if setup else 60,
                 values=setup.values if setup else None,
             )
-        engine.serve("mgn", "DescribeSourceServers", self._serve_mgn)
-        engine.serve("dms", "DescribeReplicationTasks", self._serve_dms_tasks)
+        if serve:
+            engine.serve("mgn", "DescribeSourceServers", self.serve_mgn)
+            engine.serve("dms", "DescribeReplicationTasks", self.serve_dms_tasks)
+            engine.serve("dms", "DescribeTableStatistics", self.serve_table_statistics)
+            engine.serve("mgn", "FinalizeCutover", self.serve_finalize_cutover)
         self._apply_due(("start", 0, 0), deliver=False)
         self._sync_signals()
         return records
@@ -239,7 +277,7 @@ class Rehearsal:
                 self.engine.set_alarm(name, alarm_state)
                 self._synced[("alarm", name)] = alarm_state
 
-    def _serve_mgn(self, params: dict[str, Any]) -> dict[str, Any]:
+    def serve_mgn(self, params: dict[str, Any]) -> dict[str, Any]:
         wanted = (params.get("filters") or {}).get("sourceServerIDs") or list(self.world.mgn)
         items = []
         for server in wanted:
@@ -261,7 +299,7 @@ class Rehearsal:
             items.append(item)
         return {"items": items}
 
-    def _serve_dms_tasks(self, params: dict[str, Any]) -> dict[str, Any]:
+    def serve_dms_tasks(self, params: dict[str, Any]) -> dict[str, Any]:
         arns: list[str] = []
         for f in params.get("Filters") or []:
             if f.get("Name") == "replication-task-arn":
@@ -282,18 +320,38 @@ class Rehearsal:
             )
         return {"ReplicationTasks": tasks}
 
+    def serve_table_statistics(self, params: dict[str, Any]) -> dict[str, Any]:
+        """DMS data validation per table, from the scenario (the emulator lacks this call)."""
+        task = self.task_arns.get(str(params.get("ReplicationTaskArn")))
+        states = (self.world.dms.get(task or "") or {}).get("validation") or {}
+        tables = []
+        for table, state in sorted(states.items()):
+            schema, _, name = table.rpartition(".")
+            tables.append({"SchemaName": schema or "public", "TableName": name, "ValidationState": state})
+        return {"ReplicationTaskArn": params.get("ReplicationTaskArn"), "TableStatistics": tables}
+
+    def serve_finalize_cutover(self, params: dict[str, Any]) -> dict[str, Any]:
+        """MGN FinalizeCutover: the server's lifecycle becomes CUTOVER (it cannot be undone)."""
+        server = str(params.get("sourceServerID"))
+        self.world.mgn.setdefault(server, {})["lifecycle"] = "CUTOVER"
+        return {"sourceServerID": server, "lifeCycle": {"state": "CUTOVER"}, "isArchived": False}
+
     # ---------------------------------------------------------------- hooks
 
     @staticmethod
-    def _next_point(progress: dict[str, Any]) -> tuple[str, int, int]:
+    def _next_point(progress: dict[str, Any], guard: bool = False) -> tuple[str, int, int]:
+        if guard:
+            return ("drain", 0, progress.get("guard_checks", 0) + 1)
         if progress["phase"] == "preflight":
             return ("preflight", 0, progress["preflight_checks"] + 1)
         return ("step", progress["step_index"] + 1, progress["checks"] + 1)
 
-    def _on_check_wait(self, engine: LocalEngine, payload: dict[str, Any]) -> None:
-        progress = payload["state"]["cutover"]["progress"]
+    def on_check_wait(self, engine: LocalEngine, payload: dict[str, Any]) -> None:
+        doc = payload["state"]["cutover"]
+        progress = doc["progress"]
         self.t += self.interval
-        fired = self._apply_due(self._next_point(progress), deliver=True)
+        in_guard = (doc.get("last_evaluation") or {}).get("phase") == "guard" and doc.get("decision") == "retry"
+        fired = self._apply_due(self._next_point(progress, guard=in_guard), deliver=True)
         for alarm in fired:
             self.alarm_events.append(time.perf_counter())
             woken = engine.deliver_alarm_event(alarm)
@@ -302,25 +360,33 @@ class Rehearsal:
                 return
         LocalEngine.complete_wait(engine, payload)
 
-    def _on_approval(self, engine: LocalEngine, payload: dict[str, Any]) -> None:
+    def on_approval(self, engine: LocalEngine, payload: dict[str, Any]) -> None:
         percent = payload["state"]["cutover"]["progress"]["percent"]
-        answer = next((a.answer for a in self.scenario.approvals if a.before_percent == percent), "approve")
-        self.markers.append({"t": self.t, "kind": "approval", "label": f"{answer} before {percent}%"})
-        self.observer("approval", {"percent": percent, "answer": answer})
+        kind = "write_fence" if payload.get("purpose") == "fence" else "step"
+        answer = next(
+            (a.answer for a in self.scenario.approvals if a.before_percent == percent and a.kind == kind), "approve"
+        )
+        what = "write fence" if kind == "write_fence" else "approval"
+        self.markers.append({"t": self.t, "kind": "approval", "label": f"{what}: {answer} before {percent}%"})
+        self.observer("approval", {"percent": percent, "answer": answer, "kind": kind})
         if answer == "approve":
             engine.send_success(payload["token"], {"approved_by": "rehearsal"})
         elif answer == "reject":
             LocalEngine.reject(engine, payload)
         elif self.plan:  # timeout: leave it unanswered; the task's (shortened) timeout decides
-            self.t += self.plan.approvals.timeout_seconds
+            flip = self.plan.final_flip
+            self.t += (
+                flip.fence_timeout_seconds if kind == "write_fence" and flip else self.plan.approvals.timeout_seconds
+            )
 
-    def _before_invoke(self, function: str, payload: dict[str, Any]) -> None:
+    def before_invoke(self, function: str, payload: dict[str, Any]) -> None:
         self._note_faults()
         if function == "EvaluateGatesFunction":
             # Entries due here that no wait came before (the first preflight check, bakes of 0 s).
-            self._apply_due(self._next_point(payload["state"]["cutover"]["progress"]), deliver=False)
+            guard = payload.get("phase") == "guard"
+            self._apply_due(self._next_point(payload["state"]["cutover"]["progress"], guard=guard), deliver=False)
 
-    def _after_invoke(self, record: Invocation) -> None:
+    def after_invoke(self, record: Invocation) -> None:
         self._note_faults()
         if record.error:
             self.observer("error", {"function": record.function, "error": record.error})

@@ -72,6 +72,9 @@ class DmsState(_Strict):
     target_latency: float | None = Field(default=None, ge=0)
     status: Literal[DMS_STATUSES] | None = None  # type: ignore[valid-type]
     tables_errored: int | None = Field(default=None, ge=0)
+    validation: dict[str, str] | None = Field(
+        default=None, description="DMS data validation state per table, e.g. {orders.customers: Mismatched records}"
+    )
 
 
 class MgnState(_Strict):
@@ -91,8 +94,14 @@ class PreflightPoint(_Strict):
     preflight: int = Field(ge=1)
 
 
+class DrainPoint(_Strict):
+    """Just before the K-th check of the final flip's guard (reverse replication, drain)."""
+
+    drain: int = Field(ge=1)
+
+
 class TimelineEntry(_Strict):
-    at: Literal["preflight"] | PreflightPoint | StepPoint
+    at: Literal["preflight"] | PreflightPoint | StepPoint | DrainPoint
     dms: dict[str, DmsState] = Field(default_factory=dict)
     mgn: dict[str, MgnState] = Field(default_factory=dict)
     alarms: dict[str, Literal["OK", "ALARM", "INSUFFICIENT_DATA"]] = Field(default_factory=dict)
@@ -108,6 +117,9 @@ class Fault(_Strict):
 class ApprovalAnswer(_Strict):
     before_percent: int = Field(ge=1, le=100)
     answer: Literal["approve", "reject", "timeout"]
+    kind: Literal["step", "write_fence"] = Field(
+        default="step", description="step: the plan's approvals; write_fence: the final flip's fence confirmation"
+    )
 
 
 class Expect(_Strict):
@@ -172,7 +184,11 @@ def _against_plan(s: Scenario, plan: Plan) -> list[str]:
             problems.append(f"scenario.records.{name}: {', '.join(sorted(unknown))} is not {rec.from_!r} or {rec.to!r}")
     problems += _timeline_against_plan(s, plan)
     for i, answer in enumerate(s.approvals):
-        if answer.before_percent not in plan.approvals.before_percent:
+        if answer.kind == "write_fence":
+            if not (plan.final_flip and plan.final_flip.write_fence and answer.before_percent == plan.final_percent):
+                percent = answer.before_percent
+                problems.append(f"scenario.approvals[{i}]: the plan asks no write-fence confirmation before {percent}%")
+        elif answer.before_percent not in plan.approvals.before_percent:
             problems.append(
                 f"scenario.approvals[{i}].before_percent: the plan asks no approval before {answer.before_percent}%"
             )
@@ -186,6 +202,8 @@ def _against_plan(s: Scenario, plan: Plan) -> list[str]:
 def _timeline_against_plan(s: Scenario, plan: Plan) -> list[str]:
     problems: list[str] = []
     tasks = {g.replication_task for g in plan.gates.dms}
+    if plan.reverse_replication is not None:
+        tasks.add(plan.reverse_replication.replication_task)
     servers = {g.source_server_id for g in plan.gates.mgn}
     alarms = set(plan.gates.alarms)
     for i, entry in enumerate(s.timeline):
@@ -201,6 +219,13 @@ def _timeline_against_plan(s: Scenario, plan: Plan) -> list[str]:
             problems.append(
                 f"{where}.at.preflight: preflight makes at most {plan.preflight_max_checks} evaluation(s), "
                 f"not {entry.at.preflight}"
+            )
+        if isinstance(entry.at, DrainPoint) and (
+            not plan.guards_final_flip() or entry.at.drain > plan.guard_max_checks
+        ):
+            problems.append(
+                f"{where}.at.drain: the plan's final-flip guard makes at most "
+                f"{plan.guard_max_checks if plan.guards_final_flip() else 0} check(s), not {entry.at.drain}"
             )
         problems += [f"{where}.dms.{t}: the plan has no DMS gate for task {t!r}" for t in entry.dms if t not in tasks]
         problems += [

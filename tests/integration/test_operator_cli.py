@@ -80,7 +80,7 @@ def test_local_emulator_over_http(
     engine = LocalEngine(
         on_check_wait=LocalEngine.complete_wait,  # no real waiting in a test
         on_approval=LocalEngine.leave_unanswered,
-        before_invoke=world._before_invoke,
+        before_invoke=world.before_invoke,
         server_port=port,
     )
     with engine:

@@ -217,3 +217,20 @@ def test_validation_never_crashes_on_arbitrary_data(data: Any) -> None:
 def test_sorted_unique_steps_ending_at_100_are_valid(steps: list[int]) -> None:
     steps = sorted(set(steps) | {100})
     assert plan_problems(base(steps=steps)) == []
+
+
+def test_data_safety_rules_and_warnings() -> None:
+    """validation needs task_arn; the final flip must be a step; a drain needs a DMS gate; a plan without
+    reverse replication validates with a warning, not an error."""
+    from cutover.plan import plan_warnings
+
+    gate = {"replication_instance": "ri", "replication_task": "t", "max_cdc_latency_seconds": 5, "validation": True}
+    assert "gates.dms[0].validation: needs task_arn" in plan_problems(base(gates={"dms": [gate]}))[0]
+    flip = {"before_percent": 75, "drain": {"max_cdc_latency_seconds": 5}}
+    problems = plan_problems(base(final_flip=flip))
+    assert "final_flip.before_percent: 75 is not one of the steps [10, 25, 50, 100]" in problems
+    assert "final_flip.drain: there is no DMS gate to drain (add gates.dms)" in problems
+    warnings = plan_warnings(validate_plan(base()))
+    assert warnings[0].startswith("reverse_replication: not set; a rollback after the final step cannot bring back")
+    reverse = {"replication_instance": "ri", "replication_task": "rev", "max_cdc_latency_seconds": 60}
+    assert plan_warnings(validate_plan(base(reverse_replication=reverse))) == []

@@ -20,16 +20,19 @@ from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 from cutover import aws, signals
-from cutover.plan import DmsGate, Gates, MgnGate
+from cutover.plan import DmsGate, Gates, MgnGate, ReverseReplication
 from cutover.signals import (
     Check,
     GateReport,
     check_alarms,
     check_dms,
     check_mgn,
+    check_reverse,
     decide_alarms,
     decide_dms,
+    decide_drain,
     decide_mgn,
+    drain_check,
     evaluate_gates,
     parse_iso_duration,
     summarize,
@@ -142,7 +145,7 @@ def source_server(
     state: str | None = "CONTINUOUS",
     lag: str | None = "PT5S",
     error: dict[str, str] | None = None,
-    lifecycle: str = "READY_FOR_CUTOVER",
+    lifecycle: str | None = "READY_FOR_CUTOVER",
 ) -> dict[str, Any]:
     info: dict[str, Any] = {}
     if state is not None:
@@ -151,7 +154,10 @@ def source_server(
         info["lagDuration"] = lag
     if error is not None:
         info["dataReplicationError"] = error
-    return {"sourceServerID": server, "dataReplicationInfo": info, "lifeCycle": {"state": lifecycle}}
+    item: dict[str, Any] = {"sourceServerID": server, "dataReplicationInfo": info}
+    if lifecycle is not None:
+        item["lifeCycle"] = {"state": lifecycle}
+    return item
 
 
 def stubbed(service: str) -> tuple[Any, Stubber]:
@@ -769,6 +775,222 @@ def test_dms_unreadable_response_is_a_breach() -> None:
     assert check.evidence["operation"] is None
 
 
+# ---------------------------------------------------------------- DMS data validation (Stubber)
+
+
+def validation_gate(task: str = "orders-task", limit: float = 30) -> DmsGate:
+    return DmsGate(
+        replication_instance="orders-ri",
+        replication_task=task,
+        task_arn=task_arn(task),
+        max_cdc_latency_seconds=limit,
+        validation=True,
+    )
+
+
+def table(name: str, state: str | None, schema: str | None = "orders") -> dict[str, Any]:
+    stats: dict[str, Any] = {"TableName": name, "TableState": "Table completed"}
+    if schema is not None:
+        stats["SchemaName"] = schema
+    if state is not None:
+        stats["ValidationState"] = state
+    return stats
+
+
+def _stub_healthy_dms(cw_stub: Stubber, dms_stub: Stubber, gates: list[DmsGate]) -> None:
+    """Latency within the limit and every named task running: only validation can fail the gates."""
+    _dms_metrics_ok(cw_stub, gates)
+    dms_stub.add_response(
+        "describe_replication_tasks", {"ReplicationTasks": [dms_task(g.task_arn) for g in gates if g.task_arn]}
+    )
+
+
+def _stats_request(task: str, marker: str | None = None) -> dict[str, Any]:
+    request: dict[str, Any] = {"ReplicationTaskArn": task_arn(task), "MaxRecords": 500}
+    if marker:
+        request["Marker"] = marker
+    return request
+
+
+def test_dms_validation_clean_passes_with_evidence() -> None:
+    """Given a validation gate whose tables are Validated, Pending records and without a primary key
+    When the DMS family is checked
+    Then DescribeTableStatistics is asked for 500 records of the task, the gate passes and the evidence counts
+    the states."""
+    cw, cw_stub = stubbed("cloudwatch")
+    dms, dms_stub = stubbed("dms")
+    gate = validation_gate()
+    _stub_healthy_dms(cw_stub, dms_stub, [gate])
+    tables = [table("customers", "Validated"), table("orders", "Pending records"), table("audit", "No primary key")]
+    dms_stub.add_response("describe_table_statistics", {"TableStatistics": tables}, _stats_request("orders-task"))
+
+    with cw_stub, dms_stub:
+        [check] = check_dms([gate], cw, dms, datetime.now(UTC))
+    dms_stub.assert_no_pending_responses()
+
+    assert check.status == "pass"
+    assert check.reason == (
+        "dms orders-task latency source 1s, target 2s within the limit 30s, task running, "
+        "validation clean in 3 table(s)"
+    )
+    assert check.evidence["validation"] == {
+        "tables": 3,
+        "problems": [],
+        "states": {"Validated": 1, "Pending records": 1, "No primary key": 1},
+    }
+    assert_json([check])
+
+
+@pytest.mark.parametrize(
+    "state", ["Mismatched records", "Suspended records", "Table error", "Error", "MISMATCHED RECORDS", "table error"]
+)
+def test_dms_validation_problem_states_breach(state: str) -> None:
+    """Given a validation gate with one table in a validation problem state (any letter case)
+    When the DMS family is checked
+    Then the gate breaches, naming the table and the state as DMS wrote it."""
+    cw, cw_stub = stubbed("cloudwatch")
+    dms, dms_stub = stubbed("dms")
+    gate = validation_gate()
+    _stub_healthy_dms(cw_stub, dms_stub, [gate])
+    dms_stub.add_response(
+        "describe_table_statistics", {"TableStatistics": [table("items", "Validated"), table("customers", state)]}
+    )
+
+    with cw_stub, dms_stub:
+        [check] = check_dms([gate], cw, dms, datetime.now(UTC))
+
+    assert check.status == "breach"
+    assert check.reason == f"dms orders-task validation: 1 table(s) not clean (orders.customers {state})"
+    assert check.evidence["validation"] == {
+        "tables": 2,
+        "problems": [{"table": "orders.customers", "state": state}],
+        "states": {"Validated": 1, state: 1},
+    }
+
+
+def test_dms_validation_reason_names_five_tables_and_evidence_stays_small() -> None:
+    """Given 25 mismatched tables (one without schema, one without any name) and one clean table
+    When the gate is decided
+    Then the reason names five tables and "and 20 more", the evidence lists 20 problems and counts every state."""
+    gate = validation_gate()
+    tables = [table(f"t{i:02d}", "Mismatched records") for i in range(23)]
+    tables += [table("bare", "Error", schema=None), {"ValidationState": "Suspended records"}, table("ok", "Validated")]
+    results = [metric_result("q0_source", [1.0]), metric_result("q0_target", [1.0])]
+
+    [check] = decide_dms([gate], results, [dms_task(gate.task_arn or "")], {task_arn("orders-task"): tables})
+
+    assert check.status == "breach"
+    assert check.reason == (
+        "dms orders-task validation: 25 table(s) not clean (orders.t00 Mismatched records, "
+        "orders.t01 Mismatched records, orders.t02 Mismatched records, orders.t03 Mismatched records, "
+        "orders.t04 Mismatched records and 20 more)"
+    )
+    validation = check.evidence["validation"]
+    assert validation["tables"] == 26
+    assert len(validation["problems"]) == 20
+    assert validation["states"] == {"Mismatched records": 23, "Error": 1, "Suspended records": 1, "Validated": 1}
+    assert decide_dms([gate], results, [], {task_arn("orders-task"): tables[23:25]})[0].reason.endswith(
+        "2 table(s) not clean (bare Error, ? Suspended records)"
+    )
+
+
+def test_dms_validation_without_statistics_is_missing() -> None:
+    """Given a validation gate whose task reports no table statistics yet
+    When the DMS family is checked
+    Then the gate is missing data, not clean."""
+    cw, cw_stub = stubbed("cloudwatch")
+    dms, dms_stub = stubbed("dms")
+    gate = validation_gate()
+    _stub_healthy_dms(cw_stub, dms_stub, [gate])
+    dms_stub.add_response("describe_table_statistics", {"TableStatistics": []}, _stats_request("orders-task"))
+
+    with cw_stub, dms_stub:
+        [check] = check_dms([gate], cw, dms, datetime.now(UTC))
+
+    assert check.status == "missing"
+    assert check.reason == "dms orders-task has no validation statistics yet"
+    assert check.evidence["validation"] == {"tables": 0, "problems": [], "states": {}}
+
+
+def test_dms_validation_not_enabled_anywhere_is_missing() -> None:
+    """Given a validation gate whose task validates no table ("Not enabled", or no state at all)
+    When the gate is decided
+    Then it is missing data: nothing shows the data is clean."""
+    gate = validation_gate()
+    results = [metric_result("q0_source", [1.0]), metric_result("q0_target", [1.0])]
+    tables = [table("a", "Not enabled"), table("b", None)]
+
+    [check] = decide_dms([gate], results, [dms_task(task_arn("orders-task"))], {task_arn("orders-task"): tables})
+
+    assert check.status == "missing"
+    assert check.reason == "dms orders-task validation is not enabled on any of its 2 table(s)"
+    assert check.evidence["validation"]["states"] == {"Not enabled": 1, "unknown": 1}
+
+
+def test_dms_validation_statistics_are_missing_when_not_read() -> None:
+    """Given a validation gate and no DescribeTableStatistics answer for its task
+    When the gate is decided
+    Then it is missing data."""
+    results = [metric_result("q0_source", [1.0]), metric_result("q0_target", [1.0])]
+
+    [check] = decide_dms([validation_gate()], results, [dms_task(task_arn("orders-task"))])
+
+    assert check.status == "missing"
+    assert check.reason == "dms orders-task has no validation statistics yet"
+
+
+def test_dms_validation_follows_marker_once_per_validated_gate() -> None:
+    """Given two validation gates, one answering in two pages with a mismatch on the second, and a gate without
+    validation
+    When the DMS family is checked
+    Then the Marker is followed, only the validated tasks are read (one chain each), and only the mismatch
+    breaches."""
+    cw, cw_stub = stubbed("cloudwatch")
+    dms, dms_stub = stubbed("dms")
+    gates = [validation_gate("paged-task"), dms_gate("plain-task", arn=task_arn("plain-task")), validation_gate()]
+    _stub_healthy_dms(cw_stub, dms_stub, gates)
+    dms_stub.add_response(
+        "describe_table_statistics",
+        {"TableStatistics": [table("a", "Validated")], "Marker": "m2"},
+        _stats_request("paged-task"),
+    )
+    dms_stub.add_response(
+        "describe_table_statistics",
+        {"TableStatistics": [table("b", "Mismatched records")]},
+        _stats_request("paged-task", "m2"),
+    )
+    dms_stub.add_response(
+        "describe_table_statistics", {"TableStatistics": [table("c", "Validated")]}, _stats_request("orders-task")
+    )
+
+    with cw_stub, dms_stub:
+        checks = check_dms(gates, cw, dms, datetime.now(UTC))
+    dms_stub.assert_no_pending_responses()
+
+    assert [c.status for c in checks] == ["breach", "pass", "pass"]
+    assert checks[0].reason == "dms paged-task validation: 1 table(s) not clean (orders.b Mismatched records)"
+    assert checks[0].evidence["validation"]["tables"] == 2
+    assert "validation" not in checks[1].evidence
+
+
+def test_dms_validation_call_failure_is_the_family_breach() -> None:
+    """Given DescribeTableStatistics denied
+    When the DMS family is checked
+    Then the family yields one breach naming DescribeTableStatistics."""
+    cw, cw_stub = stubbed("cloudwatch")
+    dms, dms_stub = stubbed("dms")
+    gate = validation_gate()
+    _stub_healthy_dms(cw_stub, dms_stub, [gate])
+    dms_stub.add_client_error("describe_table_statistics", "AccessDeniedFault", "not allowed")
+
+    with cw_stub, dms_stub:
+        checks = check_dms([gate], cw, dms, datetime.now(UTC))
+
+    assert [(c.family, c.subject, c.status) for c in checks] == [("dms", "*", "breach")]
+    assert checks[0].reason == "dms: DescribeTableStatistics failed: AccessDeniedFault: not allowed"
+    assert checks[0].evidence["operation"] == "DescribeTableStatistics"
+
+
 # ---------------------------------------------------------------- MGN (Stubber)
 
 
@@ -892,6 +1114,59 @@ def test_mgn_with_no_gates_reads_nothing() -> None:
     When the MGN family is checked
     Then there are no checks."""
     assert check_mgn([], None) == []
+
+
+# ---------------------------------------------------------------- MGN lifecycle in preflight
+
+
+def ready_gate(server: str = SERVER_A) -> MgnGate:
+    return MgnGate(source_server_id=server, max_lag_seconds=60, require_ready_for_cutover=True)
+
+
+def test_mgn_lifecycle_is_required_in_preflight() -> None:
+    """Given four servers replicating well, in READY_FOR_TEST, CUTTING_OVER, CUTOVER and READY_FOR_TEST, the last
+    one's gate not requiring readiness
+    When the MGN family is checked in preflight
+    Then READY_FOR_TEST breaches where readiness is required, and the others pass."""
+    mgn, stub = stubbed("mgn")
+    ids = [f"s-{i:017x}" for i in range(4)]
+    lifecycles = ["READY_FOR_TEST", "CUTTING_OVER", "CUTOVER", "READY_FOR_TEST"]
+    stub.add_response(
+        "describe_source_servers",
+        {"items": [source_server(i, lifecycle=lc) for i, lc in zip(ids, lifecycles, strict=True)]},
+    )
+    gates = [ready_gate(ids[0]), ready_gate(ids[1]), ready_gate(ids[2]), mgn_gate(ids[3])]
+
+    with stub:
+        checks = check_mgn(gates, mgn, preflight=True)
+
+    assert [c.status for c in checks] == ["breach", "pass", "pass", "pass"]
+    assert checks[0].reason == f"mgn {ids[0]} lifecycle is READY_FOR_TEST, not READY_FOR_CUTOVER"
+    assert checks[1].reason == f"mgn {ids[1]} is CONTINUOUS, lag 5s within the limit 60s, lifecycle CUTTING_OVER"
+    assert checks[3].reason == f"mgn {ids[3]} is CONTINUOUS, lag 5s within the limit 60s"
+
+
+def test_mgn_lifecycle_is_not_checked_outside_preflight() -> None:
+    """Given a gate requiring readiness on a server in READY_FOR_TEST
+    When it is decided outside preflight (the lifecycle moves on during the cutover)
+    Then it passes on replication alone."""
+    [check] = decide_mgn([ready_gate()], [source_server(lifecycle="READY_FOR_TEST")])
+
+    assert check.status == "pass"
+    assert check.evidence["lifecycle"] == "READY_FOR_TEST"
+
+
+def test_mgn_absent_lifecycle_is_missing_in_preflight() -> None:
+    """Given a gate requiring readiness on a server that reports no lifecycle
+    When it is decided in preflight
+    Then it is missing data, and a breach still beats it."""
+    [missing] = decide_mgn([ready_gate()], [source_server(lifecycle=None)], preflight=True)
+    [breach] = decide_mgn([ready_gate()], [source_server(state="STALLED", lifecycle=None)], preflight=True)
+
+    assert missing.status == "missing"
+    assert missing.reason == f"mgn {SERVER_A} reports no lifecycle state"
+    assert breach.status == "breach"
+    assert breach.reason == f"mgn {SERVER_A} replication is STALLED"
 
 
 # ---------------------------------------------------------------- alarms
@@ -1033,6 +1308,239 @@ def test_alarms_with_no_names_read_nothing() -> None:
     When the alarm family is checked
     Then there are no checks."""
     assert check_alarms([], None) == []
+
+
+# ---------------------------------------------------------------- reverse replication
+
+
+REVERSE_ARN = task_arn("orders-reverse")
+
+
+def reverse_replication(arn: str | None = REVERSE_ARN, limit: float = 60) -> ReverseReplication:
+    return ReverseReplication(
+        replication_instance="orders-ri",
+        replication_task="orders-reverse",
+        task_arn=arn,
+        max_cdc_latency_seconds=limit,
+    )
+
+
+def _reverse_metrics(stub: Stubber, source: list[float], target: list[float]) -> None:
+    stub.add_response(
+        "get_metric_data",
+        {"MetricDataResults": [metric_result("q0_source", source), metric_result("q0_target", target)]},
+    )
+
+
+def test_reverse_running_within_the_limit_passes() -> None:
+    """Given the reverse task running with both latencies within its limit
+    When reverse replication is checked
+    Then it passes as family "reverse" with the task as subject, after one GetMetricData call on the task's
+    metrics and one DescribeReplicationTasks call."""
+    cw, cw_stub = stubbed("cloudwatch")
+    dms, dms_stub = stubbed("dms")
+    at = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    cw_stub.add_response(
+        "get_metric_data",
+        {"MetricDataResults": [metric_result("q0_source", [3.0]), metric_result("q0_target", [4.0])]},
+        {
+            "MetricDataQueries": signals.dms_metric_queries([dms_gate("orders-reverse")]),
+            "StartTime": at - timedelta(seconds=300),
+            "EndTime": at,
+            "ScanBy": "TimestampDescending",
+        },
+    )
+    dms_stub.add_response(
+        "describe_replication_tasks",
+        {"ReplicationTasks": [dms_task(REVERSE_ARN)]},
+        {"Filters": [{"Name": "replication-task-arn", "Values": [REVERSE_ARN]}], "WithoutSettings": True},
+    )
+
+    with cw_stub, dms_stub:
+        check = check_reverse(reverse_replication(), {"cloudwatch": cw, "dms": dms}, at)
+    cw_stub.assert_no_pending_responses()
+    dms_stub.assert_no_pending_responses()
+
+    assert (check.family, check.subject, check.status) == ("reverse", "orders-reverse", "pass")
+    assert check.reason == (
+        "reverse replication orders-reverse latency source 3s, target 4s within the limit 60s, task running"
+    )
+    assert check.evidence == {
+        "replication_instance": "orders-ri",
+        "source_latency": 3.0,
+        "target_latency": 4.0,
+        "limit": 60.0,
+        "task_status": "running",
+        "tables_errored": 0,
+    }
+
+
+def test_reverse_stopped_task_breaches() -> None:
+    """Given the reverse task stopped, its latencies fine
+    When reverse replication is checked
+    Then it breaches."""
+    cw, cw_stub = stubbed("cloudwatch")
+    dms, dms_stub = stubbed("dms")
+    _reverse_metrics(cw_stub, [1.0], [1.0])
+    dms_stub.add_response("describe_replication_tasks", {"ReplicationTasks": [dms_task(REVERSE_ARN, "stopped")]})
+
+    with cw_stub, dms_stub:
+        check = check_reverse(reverse_replication(), {"cloudwatch": cw, "dms": dms}, datetime.now(UTC))
+
+    assert check.status == "breach"
+    assert check.reason == "reverse replication orders-reverse is stopped"
+
+
+def test_reverse_lag_over_the_limit_breaches_without_asking_dms() -> None:
+    """Given a reverse replication without task_arn whose target latency is over its limit
+    When reverse replication is checked
+    Then it breaches on the lag, and DMS is not asked (no DMS client is needed)."""
+    cw, cw_stub = stubbed("cloudwatch")
+    _reverse_metrics(cw_stub, [5.0], [90.0])
+
+    with cw_stub:
+        check = check_reverse(reverse_replication(arn=None), {"cloudwatch": cw}, datetime.now(UTC))
+
+    assert check.status == "breach"
+    assert check.reason == "reverse replication orders-reverse CDCLatencyTarget 90s is over the limit 60s"
+    assert check.evidence["task_status"] is None
+
+
+def test_reverse_without_datapoints_is_missing(mocked: None) -> None:
+    """Given no reverse replication metrics at all and a task DMS does not know, with default clients and time
+    When reverse replication is checked
+    Then it is missing data."""
+    check = check_reverse(reverse_replication())
+
+    assert check.status == "missing"
+    assert check.reason == (
+        "reverse replication orders-reverse has no CDCLatencySource datapoints; "
+        "reverse replication orders-reverse has no CDCLatencyTarget datapoints; "
+        f"reverse replication orders-reverse was not found ({REVERSE_ARN})"
+    )
+
+
+def test_reverse_failed_call_breaches_on_the_task() -> None:
+    """Given GetMetricData throttled
+    When reverse replication is checked
+    Then it breaches with the failed operation, still with the task as subject."""
+    cw, cw_stub = stubbed("cloudwatch")
+    cw_stub.add_client_error("get_metric_data", "Throttling", "Rate exceeded", 400)
+
+    with cw_stub:
+        check = check_reverse(reverse_replication(), {"cloudwatch": cw, "dms": object()}, datetime.now(UTC))
+
+    assert (check.family, check.subject, check.status) == ("reverse", "orders-reverse", "breach")
+    assert check.reason == "reverse: GetMetricData failed: Throttling: Rate exceeded"
+
+
+# ---------------------------------------------------------------- drain
+
+
+def test_drain_passes_when_every_latency_is_under_the_threshold(mocked: None, now: datetime) -> None:
+    """Given two DMS gates whose latencies are all under 5 s, on moto with default clients
+    When the drain is checked
+    Then it passes after one GetMetricData call for both gates, with every latency as evidence."""
+    cw = aws.client("cloudwatch")
+    a, b = dms_gate("a-task"), dms_gate("b-task")
+    for gate, (source, target) in ((a, (1, 2)), (b, (0, 4.5))):
+        put_latency(cw, gate, "CDCLatencySource", source, now - timedelta(seconds=30))
+        put_latency(cw, gate, "CDCLatencyTarget", target, now - timedelta(seconds=30))
+    calls = count_calls(cw, "cloudwatch.GetMetricData")
+
+    check = drain_check([a, b], 5, now=now)
+
+    assert len(calls) == 1
+    assert (check.family, check.subject, check.status) == ("drain", "*", "pass")
+    assert check.reason == "drain: CDC latency of 2 DMS task(s) under 5s (worst 4.5s)"
+    assert check.evidence == {
+        "threshold": 5,
+        "latencies": {"a-task": {"source": 1.0, "target": 2.0}, "b-task": {"source": 0.0, "target": 4.5}},
+    }
+
+
+def test_drain_over_or_at_the_threshold_breaches() -> None:
+    """Given one task whose target latency is 12 s and one whose source latency is exactly the 5 s threshold
+    When the drain is checked
+    Then it breaches: only latencies strictly under the threshold are drained."""
+    cw, stub = stubbed("cloudwatch")
+    results = [
+        metric_result("q0_source", [1.0]),
+        metric_result("q0_target", [12.0]),
+        metric_result("q1_source", [5.0]),
+        metric_result("q1_target", [0.0]),
+    ]
+    stub.add_response("get_metric_data", {"MetricDataResults": results})
+
+    with stub:
+        check = drain_check([dms_gate(), dms_gate("b-task")], 5, {"cloudwatch": cw}, datetime.now(UTC))
+
+    assert check.status == "breach"
+    assert (
+        check.reason
+        == "drain: orders-task CDCLatencyTarget 12s is not under 5s; b-task CDCLatencySource 5s is not under 5s"
+    )
+    assert check.evidence["latencies"]["orders-task"] == {"source": 1.0, "target": 12.0}
+
+
+def test_drain_unknown_latency_is_missing_and_a_breach_beats_it() -> None:
+    """Given a task with no datapoints, then also a task whose metric query CloudWatch refused
+    When the drain is decided
+    Then it is missing, then a breach."""
+    silent = [metric_result("q0_source", []), metric_result("q0_target", [1.0])]
+    refused = [*silent, metric_result("q1_source", [], "Forbidden"), metric_result("q1_target", [1.0])]
+
+    missing = decide_drain([dms_gate()], 5, silent)
+    breach = decide_drain([dms_gate(), dms_gate("b-task")], 5, refused)
+
+    assert missing.status == "missing"
+    assert missing.reason == "drain: orders-task has no CDCLatencySource datapoints"
+    assert missing.evidence["latencies"] == {"orders-task": {"source": None, "target": 1.0}}
+    assert breach.status == "breach"
+    assert breach.reason == "drain: b-task CDCLatencySource query returned Forbidden: no message"
+
+
+def test_drain_without_gates_is_missing_and_reads_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given no DMS gate at all
+    When the drain is checked
+    Then nothing is read and the drain is missing, never a vacuous pass."""
+    monkeypatch.setattr(aws, "client", lambda *_: pytest.fail("no client should be made"))
+
+    check = drain_check([], 5)
+
+    assert check.status == "missing"
+    assert check.reason == "drain: there is no DMS gate to read"
+
+
+def test_drain_failed_call_breaches() -> None:
+    """Given GetMetricData failing
+    When the drain is checked
+    Then it breaches with the failed operation and the threshold as evidence."""
+    cw, stub = stubbed("cloudwatch")
+    stub.add_client_error("get_metric_data", "Throttling", "Rate exceeded", 400)
+
+    with stub:
+        check = drain_check([dms_gate()], 5, {"cloudwatch": cw}, datetime.now(UTC))
+
+    assert (check.family, check.subject, check.status) == ("drain", "*", "breach")
+    assert check.reason == "drain: GetMetricData failed: Throttling: Rate exceeded"
+    assert check.evidence["threshold"] == 5
+
+
+def test_reverse_and_drain_unreadable_responses_are_breaches() -> None:
+    """Given GetMetricData answering a value that is not a number
+    When reverse replication and the drain are checked
+    Then both breach with "check failed" instead of raising."""
+    cloudwatch = _Answering({"MetricDataResults": [{"Id": "q0_source", "Values": ["not-a-number"]}]})
+    clients = {"cloudwatch": cloudwatch}
+
+    reverse = check_reverse(reverse_replication(arn=None), clients, datetime.now(UTC))
+    drain = drain_check([dms_gate()], 5, clients, datetime.now(UTC))
+
+    assert (reverse.subject, reverse.status) == ("orders-reverse", "breach")
+    assert reverse.reason.startswith("reverse: check failed: ValueError:")
+    assert (drain.subject, drain.status) == ("*", "breach")
+    assert drain.reason.startswith("drain: check failed: ValueError:")
 
 
 # ---------------------------------------------------------------- evaluate_gates
@@ -1195,3 +1703,20 @@ def test_an_unforeseen_exception_in_a_family_is_a_breach(monkeypatch: pytest.Mon
 
     assert report.healthy is False
     assert report.reasons == ["mgn: check failed: KeyError: 'surprise'"]
+
+
+def test_preflight_is_passed_to_the_mgn_family() -> None:
+    """Given a gate requiring readiness on a server in READY_FOR_TEST
+    When the gates are evaluated in preflight and then during the cutover
+    Then preflight breaches on the lifecycle and the later evaluation does not check it."""
+    mgn, stub = stubbed("mgn")
+    for _ in range(2):
+        stub.add_response("describe_source_servers", {"items": [source_server(lifecycle="READY_FOR_TEST")]})
+    gates = Gates(mgn=[ready_gate()])
+
+    with stub:
+        preflight = evaluate_gates(gates, {"mgn": mgn}, preflight=True)
+        baking = evaluate_gates(gates, {"mgn": mgn})
+
+    assert preflight.reasons == [f"mgn {SERVER_A} lifecycle is READY_FOR_TEST, not READY_FOR_CUTOVER"]
+    assert baking.healthy is True

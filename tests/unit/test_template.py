@@ -713,7 +713,7 @@ def test_roles_attach_only_known_managed_policies(cfn: dict[str, Any]) -> None:
 def test_evaluate_gates_reads_signals_without_write_access(cfn: dict[str, Any]) -> None:
     """Given the evaluate-gates role,
     When its DMS, MGN and CloudWatch actions are collected,
-    Then they are the four read-only calls the gates need."""
+    Then they are the five read-only calls the gates need."""
     actions = {
         a
         for s in _role_statements(cfn, "EvaluateGatesFunctionRole")
@@ -725,6 +725,7 @@ def test_evaluate_gates_reads_signals_without_write_access(cfn: dict[str, Any]) 
         "cloudwatch:GetMetricData",
         "cloudwatch:DescribeAlarms",
         "dms:DescribeReplicationTasks",
+        "dms:DescribeTableStatistics",
         "mgn:DescribeSourceServers",
     }
 

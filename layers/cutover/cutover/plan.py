@@ -71,11 +71,48 @@ class DmsGate(_Strict):
     replication_task: str = Field(min_length=1, max_length=255)
     task_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:dms:[a-z0-9-]+:\d{12}:task:[A-Za-z0-9-]+$")
     max_cdc_latency_seconds: float = Field(gt=0, le=MAX_SECONDS)
+    validation: bool = Field(
+        default=False,
+        description="also require DMS data validation clean: no table Mismatched, Suspended, in Table error or Error "
+        "(DescribeTableStatistics; needs task_arn)",
+    )
 
 
 class MgnGate(_Strict):
     source_server_id: str = Field(pattern=r"^s-[0-9a-zA-Z]{17}$")
     max_lag_seconds: float = Field(gt=0, le=MAX_SECONDS)
+    require_ready_for_cutover: bool = Field(
+        default=False,
+        description="preflight also requires lifeCycle.state READY_FOR_CUTOVER (or CUTTING_OVER / CUTOVER)",
+    )
+
+
+class Drain(_Strict):
+    """Wait until the CDC pipe is empty enough that the final flip loses no write."""
+
+    max_cdc_latency_seconds: float = Field(gt=0, le=MAX_SECONDS, description="both CDC latencies of every DMS gate")
+    consecutive_checks: int = Field(default=3, ge=1, le=MAX_EVALUATIONS_PER_STEP)
+    timeout_seconds: int = Field(default=900, ge=0, le=MAX_SECONDS, description="not drained by then: roll back")
+
+
+class FinalFlip(_Strict):
+    """Guards before the step that takes the old side out of service."""
+
+    before_percent: int = Field(default=100, ge=1, le=100)
+    write_fence: bool = Field(
+        default=True, description="a person confirms writes to the old database are fenced (an approval)"
+    )
+    fence_timeout_seconds: int = Field(default=3600, ge=1, le=MAX_SECONDS, description="unanswered: refused")
+    drain: Drain | None = None
+
+
+class ReverseReplication(_Strict):
+    """The DMS task that copies writes from the new side back to the old one."""
+
+    replication_instance: str = Field(min_length=1, max_length=255)
+    replication_task: str = Field(min_length=1, max_length=255)
+    task_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:dms:[a-z0-9-]+:\d{12}:task:[A-Za-z0-9-]+$")
+    max_cdc_latency_seconds: float = Field(gt=0, le=MAX_SECONDS)
 
 
 class Gates(_Strict):
@@ -102,6 +139,8 @@ class Plan(_Strict):
     preflight_timeout_seconds: int = Field(default=900, ge=0, le=MAX_SECONDS)
     gates: Gates = Field(default_factory=Gates)
     approvals: Approvals = Field(default_factory=Approvals)
+    final_flip: FinalFlip | None = None
+    reverse_replication: ReverseReplication | None = None
     request_id: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9_-]{1,40}$",
@@ -112,6 +151,20 @@ class Plan(_Strict):
     def evaluations_per_step(self) -> int:
         """contracts.md: each step is evaluated max(1, bake // interval) times."""
         return max(1, self.bake_seconds // self.check_interval_seconds)
+
+    @property
+    def final_percent(self) -> int:
+        """The step that takes the old side out of service: the final flip."""
+        return self.final_flip.before_percent if self.final_flip else self.steps[-1]
+
+    def guards_final_flip(self) -> bool:
+        return self.final_flip is not None or self.reverse_replication is not None
+
+    @property
+    def guard_max_checks(self) -> int:
+        """Drain checks before the drain times out: the first plus one per interval."""
+        drain = self.final_flip.drain if self.final_flip else None
+        return 1 + (drain.timeout_seconds // self.check_interval_seconds if drain else 0)
 
     @property
     def preflight_max_checks(self) -> int:
@@ -248,8 +301,44 @@ def _pacing_problems(plan: Plan) -> list[str]:
     return problems
 
 
+def _data_safety_problems(plan: Plan) -> list[str]:
+    problems: list[str] = []
+    for i, gate in enumerate(plan.gates.dms):
+        if gate.validation and not gate.task_arn:
+            problems.append(f"gates.dms[{i}].validation: needs task_arn (DescribeTableStatistics reads the task)")
+    flip = plan.final_flip
+    if flip is not None:
+        if flip.before_percent not in plan.steps:
+            problems.append(f"final_flip.before_percent: {flip.before_percent} is not one of the steps {plan.steps}")
+        if flip.drain is not None and not plan.gates.dms:
+            problems.append("final_flip.drain: there is no DMS gate to drain (add gates.dms)")
+    return problems
+
+
 def _rule_problems(plan: Plan) -> list[str]:
-    return _step_problems(plan) + _record_problems(plan) + _gate_problems(plan) + _pacing_problems(plan)
+    return (
+        _step_problems(plan)
+        + _record_problems(plan)
+        + _gate_problems(plan)
+        + _pacing_problems(plan)
+        + _data_safety_problems(plan)
+    )
+
+
+def plan_warnings(plan: Plan) -> list[str]:
+    """Things that are allowed but that an operator should know before the night."""
+    warnings = []
+    if plan.reverse_replication is None:
+        warnings.append(
+            "reverse_replication: not set; a rollback after the final step cannot bring back writes made on "
+            "the new side (they stay only there)"
+        )
+    if plan.final_flip is None and plan.gates.dms:
+        warnings.append(
+            "final_flip: not set; the last step shifts without a write fence or a drain, so writes still in the "
+            "CDC pipe can land after clients moved"
+        )
+    return warnings
 
 
 _PLACEHOLDERS: dict[str, Any] = {

@@ -6,6 +6,13 @@ responses into :class:`Check` objects (``decide_dms``, ``decide_mgn``,
 ``decide_alarms``).  ``summarize`` turns checks into one :class:`GateReport`
 and ``evaluate_gates`` runs the families side by side.
 
+DMS gates with ``validation`` also read DMS data validation (table statistics);
+MGN gates with ``require_ready_for_cutover`` check the server's lifecycle, in
+preflight only.  Two more single checks serve the workflow around the final
+flip: ``check_reverse`` (the reverse replication task is healthy) and
+``drain_check`` (every DMS gate's CDC latency is under a threshold), with the
+pure ``decide_reverse`` and ``decide_drain`` behind them.
+
 Every check is ``pass``, ``breach`` or ``missing``.  Missing data is never
 zero lag: the plan's ``missing_data`` decides whether it fails the gate.  A
 failed AWS call is always a breach: the controller must never promote on
@@ -19,7 +26,7 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Literal
@@ -27,7 +34,7 @@ from typing import Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cutover import aws
-from cutover.plan import DmsGate, Gates, MgnGate
+from cutover.plan import DmsGate, Gates, MgnGate, ReverseReplication
 
 Status = Literal["pass", "breach", "missing"]
 
@@ -37,6 +44,13 @@ DMS_WINDOW_SECONDS = 300
 DMS_PERIOD_SECONDS = 60
 DMS_RUNNING = "running"
 MGN_HEALTHY_STATE = "CONTINUOUS"
+# lifeCycle.state values (MGN model) at or past "ready for cutover".
+MGN_CUTOVER_READY_STATES = ("READY_FOR_CUTOVER", "CUTTING_OVER", "CUTOVER")
+# TableStatistics.ValidationState values (DMS model docs) that mean the data is not clean. The others are
+# "Not enabled", "Pending records", "No primary key", "Validated", "Pending validation", "Preparing table"
+# and "Pending revalidation".
+DMS_VALIDATION_PROBLEM_STATES = ("Mismatched records", "Suspended records", "Table error", "Error")
+DMS_VALIDATION_NOT_ENABLED = "Not enabled"
 ALARM_STATES: dict[str, Status] = {"OK": "pass", "ALARM": "breach", "INSUFFICIENT_DATA": "missing"}
 
 # API limits (botocore models): GetMetricData takes up to 500 queries, DescribeAlarms
@@ -44,10 +58,14 @@ ALARM_STATES: dict[str, Status] = {"OK": "pass", "ALARM": "breach", "INSUFFICIEN
 MAX_METRIC_QUERIES = 500
 MAX_ALARM_NAMES = 100
 MAX_MGN_SERVER_IDS = 200
+# DescribeTableStatistics' MaxRecords is 20 to 500 (default 100).
+MAX_TABLE_STATISTICS = 500
 
 # A reason is one line for people; evidence must stay small enough for Step Functions payloads.
 MAX_REASON_TEXT = 200
 MAX_EVIDENCE_TEXT = 1000
+MAX_VALIDATION_LISTED = 5  # tables named in a validation reason
+MAX_VALIDATION_EVIDENCE = 20  # tables listed in validation evidence; "states" still counts them all
 
 _SEVERITY: dict[str, int] = {"pass": 0, "missing": 1, "breach": 2}
 _FAILED_QUERY_STATUSES = frozenset({"InternalError", "Forbidden"})
@@ -247,91 +265,155 @@ def _merge_metric_results(results: Sequence[Mapping[str, Any]]) -> dict[str, dic
     return merged
 
 
+def _latency_side(entry: Mapping[str, Any]) -> tuple[float | None, str | None]:
+    """The worst value of one merged query and, when CloudWatch refused it, why."""
+    values = list(entry.get("values") or [])
+    status = entry.get("status")
+    failed = None
+    if status in _FAILED_QUERY_STATUSES:
+        failed = f"query returned {status}: {'; '.join(entry.get('messages') or []) or 'no message'}"
+    return (max(values) if values else None), failed
+
+
 def _dms_latency_problems(
-    gate: DmsGate, index: int, merged: Mapping[str, Mapping[str, Any]]
+    gate: DmsGate, index: int, merged: Mapping[str, Mapping[str, Any]], label: str | None = None
 ) -> tuple[dict[str, float | None], list[tuple[Status, str]]]:
     worst: dict[str, float | None] = {}
     problems: list[tuple[Status, str]] = []
-    name = gate.replication_task
+    name = label or f"dms {gate.replication_task}"
     for side, metric in DMS_METRICS:
-        entry = merged.get(_query_id(index, side), {})
-        values = list(entry.get("values") or [])
-        worst[side] = max(values) if values else None
-        status = entry.get("status")
-        if status in _FAILED_QUERY_STATUSES:
-            detail = "; ".join(entry.get("messages") or []) or "no message"
-            problems.append(("breach", _one_line(f"dms {name} {metric} query returned {status}: {detail}")))
-        elif not values:
-            problems.append(("missing", f"dms {name} has no {metric} datapoints"))
-        elif max(values) > gate.max_cdc_latency_seconds:
+        value, failed = _latency_side(merged.get(_query_id(index, side), {}))
+        worst[side] = value
+        if failed is not None:
+            problems.append(("breach", _one_line(f"{name} {metric} {failed}")))
+        elif value is None:
+            problems.append(("missing", f"{name} has no {metric} datapoints"))
+        elif value > gate.max_cdc_latency_seconds:
             problems.append(
                 (
                     "breach",
-                    f"dms {name} {metric} {_seconds(max(values))} is over the limit "
-                    f"{_seconds(gate.max_cdc_latency_seconds)}",
+                    f"{name} {metric} {_seconds(value)} is over the limit {_seconds(gate.max_cdc_latency_seconds)}",
                 )
             )
     return worst, problems
 
 
-def _dms_task_problems(gate: DmsGate, task: Mapping[str, Any] | None) -> list[tuple[Status, str]]:
-    name = gate.replication_task
+def _dms_task_problems(
+    gate: DmsGate, task: Mapping[str, Any] | None, label: str | None = None
+) -> list[tuple[Status, str]]:
+    name = label or f"dms task {gate.replication_task}"
     if gate.task_arn is None:
         return []
     if task is None:
-        return [("missing", f"dms task {name} was not found ({gate.task_arn})")]
+        return [("missing", f"{name} was not found ({gate.task_arn})")]
     problems: list[tuple[Status, str]] = []
     status = task.get("Status")
     if status != DMS_RUNNING:
-        problems.append(("breach", f"dms task {name} is {status or 'in an unknown state'}"))
+        problems.append(("breach", f"{name} is {status or 'in an unknown state'}"))
     errored = (task.get("ReplicationTaskStats") or {}).get("TablesErrored")
     if errored is None:
-        problems.append(("missing", f"dms task {name} reports no table statistics"))
+        problems.append(("missing", f"{name} reports no table statistics"))
     elif errored != 0:
-        problems.append(("breach", f"dms task {name} has {errored} errored tables"))
+        problems.append(("breach", f"{name} has {errored} errored tables"))
     return problems
+
+
+def _validation_key(state: object) -> str:
+    """Validation states compared case- and space-insensitively ("Mismatched  RECORDS" is "mismatched records")."""
+    return " ".join(str(state).split()).lower()
+
+
+_VALIDATION_PROBLEMS = frozenset(_validation_key(s) for s in DMS_VALIDATION_PROBLEM_STATES)
+
+
+def _table_name(table: Mapping[str, Any]) -> str:
+    return ".".join(str(p) for p in (table.get("SchemaName"), table.get("TableName")) if p) or "?"
+
+
+def _validation_problems(
+    gate: DmsGate, tables: Sequence[Mapping[str, Any]]
+) -> tuple[dict[str, Any], list[tuple[Status, str]]]:
+    """Evidence and problems of one task's DescribeTableStatistics tables (all pages)."""
+    states: dict[str, int] = {}
+    bad: list[dict[str, str]] = []
+    for table in tables:
+        state = str(table.get("ValidationState") or "unknown")
+        states[state] = states.get(state, 0) + 1
+        if _validation_key(state) in _VALIDATION_PROBLEMS:
+            bad.append({"table": _table_name(table), "state": state})
+    evidence = {"tables": len(tables), "problems": bad[:MAX_VALIDATION_EVIDENCE], "states": states}
+    name = gate.replication_task
+    if not tables:
+        return evidence, [("missing", f"dms {name} has no validation statistics yet")]
+    if bad:
+        listed = ", ".join(f"{p['table']} {p['state']}" for p in bad[:MAX_VALIDATION_LISTED])
+        more = f" and {len(bad) - MAX_VALIDATION_LISTED} more" if len(bad) > MAX_VALIDATION_LISTED else ""
+        text = f"dms {name} validation: {len(bad)} table(s) not clean ({listed}{more})"
+        return evidence, [("breach", _one_line(text, 2 * MAX_REASON_TEXT))]
+    not_enabled = _validation_key(DMS_VALIDATION_NOT_ENABLED)
+    if all(_validation_key(s) in {not_enabled, "unknown"} for s in states):
+        # Asked for validation, but DMS validates nothing: that is no evidence of clean data.
+        return evidence, [("missing", f"dms {name} validation is not enabled on any of its {len(tables)} table(s)")]
+    return evidence, []
+
+
+def _dms_check(
+    gate: DmsGate,
+    index: int,
+    merged: Mapping[str, Mapping[str, Any]],
+    task: Mapping[str, Any] | None,
+    tables: Sequence[Mapping[str, Any]] | None,
+    family: str = "dms",
+    label: str | None = None,
+) -> Check:
+    """One gate (or the reverse replication task, with its own family and label) judged."""
+    worst, problems = _dms_latency_problems(gate, index, merged, label)
+    problems += _dms_task_problems(gate, task, label)
+    validation = None
+    if gate.validation:
+        validation, found = _validation_problems(gate, tables or ())
+        problems += found
+    status, texts = _worst(problems)
+    if status == "pass":
+        running = ", task running" if task is not None else ""
+        clean = f", validation clean in {validation['tables']} table(s)" if validation is not None else ""
+        reason = (
+            f"{label or 'dms ' + gate.replication_task} latency source {_seconds(worst['source'] or 0.0)}, "
+            f"target {_seconds(worst['target'] or 0.0)} within the limit "
+            f"{_seconds(gate.max_cdc_latency_seconds)}{running}{clean}"
+        )
+    else:
+        reason = "; ".join(texts)
+    stats = (task or {}).get("ReplicationTaskStats") or {}
+    evidence: dict[str, Any] = {
+        "replication_instance": gate.replication_instance,
+        "source_latency": worst["source"],
+        "target_latency": worst["target"],
+        "limit": gate.max_cdc_latency_seconds,
+        "task_status": task.get("Status") if task is not None else None,
+        "tables_errored": stats.get("TablesErrored"),
+    }
+    if validation is not None:
+        evidence["validation"] = validation
+    return Check(family=family, subject=gate.replication_task, status=status, reason=reason, evidence=evidence)
 
 
 def decide_dms(
     gates: Sequence[DmsGate],
     metric_results: Sequence[Mapping[str, Any]],
     tasks: Sequence[Mapping[str, Any]] = (),
+    table_statistics: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> list[Check]:
-    """One check per gate from GetMetricData results (all pages) and DescribeReplicationTasks tasks."""
+    """One check per gate from GetMetricData results (all pages), DescribeReplicationTasks tasks and,
+    for gates with ``validation``, DescribeTableStatistics tables by task ARN (absent: no statistics yet)."""
     merged = _merge_metric_results(metric_results)
     by_arn = {str(t.get("ReplicationTaskArn")): t for t in tasks}
+    statistics = table_statistics or {}
     checks = []
     for index, gate in enumerate(gates):
         task = by_arn.get(gate.task_arn) if gate.task_arn else None
-        worst, problems = _dms_latency_problems(gate, index, merged)
-        problems += _dms_task_problems(gate, task)
-        status, texts = _worst(problems)
-        if status == "pass":
-            running = ", task running" if task is not None else ""
-            reason = (
-                f"dms {gate.replication_task} latency source {_seconds(worst['source'] or 0.0)}, "
-                f"target {_seconds(worst['target'] or 0.0)} within the limit "
-                f"{_seconds(gate.max_cdc_latency_seconds)}{running}"
-            )
-        else:
-            reason = "; ".join(texts)
-        stats = (task or {}).get("ReplicationTaskStats") or {}
-        checks.append(
-            Check(
-                family="dms",
-                subject=gate.replication_task,
-                status=status,
-                reason=reason,
-                evidence={
-                    "replication_instance": gate.replication_instance,
-                    "source_latency": worst["source"],
-                    "target_latency": worst["target"],
-                    "limit": gate.max_cdc_latency_seconds,
-                    "task_status": task.get("Status") if task is not None else None,
-                    "tables_errored": stats.get("TablesErrored"),
-                },
-            )
-        )
+        tables = statistics.get(gate.task_arn) if gate.task_arn else None
+        checks.append(_dms_check(gate, index, merged, task, tables))
     return checks
 
 
@@ -375,18 +457,129 @@ def _read_dms_tasks(arns: Sequence[str], dms: Any) -> list[dict[str, Any]]:
         kwargs["Marker"] = marker
 
 
+def _read_table_statistics(arn: str, dms: Any) -> list[dict[str, Any]]:
+    """Every table of one task's DescribeTableStatistics, following Marker."""
+    kwargs: dict[str, Any] = {"ReplicationTaskArn": arn, "MaxRecords": MAX_TABLE_STATISTICS}
+    tables: list[dict[str, Any]] = []
+    while True:
+        page = _call("DescribeTableStatistics", dms.describe_table_statistics, **kwargs)
+        tables.extend(page.get("TableStatistics") or [])
+        marker = page.get("Marker")
+        if not marker:
+            return tables
+        kwargs["Marker"] = marker
+
+
+def _utc(now: datetime | None) -> datetime:
+    now = now or datetime.now(UTC)
+    return now if now.tzinfo else now.replace(tzinfo=UTC)
+
+
 def check_dms(gates: Sequence[DmsGate], cloudwatch: Any, dms: Any, now: datetime) -> list[Check]:
-    """CDC latency of every gate in one GetMetricData call, plus task state for gates with a task_arn."""
+    """CDC latency of every gate in one GetMetricData call, task state for gates with a task_arn, and
+    data validation (one DescribeTableStatistics chain per task) for gates with ``validation``."""
     if not gates:
         return []
     try:
-        now = now if now.tzinfo else now.replace(tzinfo=UTC)
-        results = _read_dms_metrics(gates, cloudwatch, now)
+        results = _read_dms_metrics(gates, cloudwatch, _utc(now))
         arns = list(dict.fromkeys(g.task_arn for g in gates if g.task_arn))
         tasks = _read_dms_tasks(arns, dms) if arns else []
-        return decide_dms(gates, results, tasks)
+        validated = list(dict.fromkeys(g.task_arn for g in gates if g.validation and g.task_arn))
+        statistics = {arn: _read_table_statistics(arn, dms) for arn in validated}
+        return decide_dms(gates, results, tasks, statistics)
     except Exception as err:
         return [family_failure("dms", err)]
+
+
+# ---------------------------------------------------------------- reverse replication and drain
+
+
+def _as_gate(reverse: ReverseReplication) -> DmsGate:
+    return DmsGate(
+        replication_instance=reverse.replication_instance,
+        replication_task=reverse.replication_task,
+        task_arn=reverse.task_arn,
+        max_cdc_latency_seconds=reverse.max_cdc_latency_seconds,
+    )
+
+
+def decide_reverse(
+    reverse: ReverseReplication,
+    metric_results: Sequence[Mapping[str, Any]],
+    tasks: Sequence[Mapping[str, Any]] = (),
+) -> Check:
+    """The reverse replication task judged like a DMS gate: both CDC latencies, and the task when named."""
+    gate = _as_gate(reverse)
+    by_arn = {str(t.get("ReplicationTaskArn")): t for t in tasks}
+    task = by_arn.get(gate.task_arn) if gate.task_arn else None
+    merged = _merge_metric_results(metric_results)
+    return _dms_check(gate, 0, merged, task, None, "reverse", f"reverse replication {reverse.replication_task}")
+
+
+def _client(clients: Mapping[str, Any] | None, service: str) -> Any:
+    return (clients or {}).get(service) or aws.client(service)
+
+
+def check_reverse(
+    reverse: ReverseReplication, clients: Mapping[str, Any] | None = None, now: datetime | None = None
+) -> Check:
+    """Reverse replication health: CDC latencies (one GetMetricData call) and, with a task_arn, the task running.
+
+    Never raises: a failure is a breach with the task as subject."""
+    try:
+        results = _read_dms_metrics([_as_gate(reverse)], _client(clients, "cloudwatch"), _utc(now))
+        tasks = _read_dms_tasks([reverse.task_arn], _client(clients, "dms")) if reverse.task_arn else []
+        return decide_reverse(reverse, results, tasks)
+    except Exception as err:
+        return replace(family_failure("reverse", err), subject=reverse.replication_task)
+
+
+def decide_drain(gates: Sequence[DmsGate], threshold: float, metric_results: Sequence[Mapping[str, Any]]) -> Check:
+    """Drained when both CDC latencies of every gate are known and strictly under ``threshold``.
+
+    Breach beats missing, as everywhere in this module: a latency known to be too high is named
+    even when another one is unknown."""
+    merged = _merge_metric_results(metric_results)
+    latencies: dict[str, dict[str, float | None]] = {}
+    problems: list[tuple[Status, str]] = []
+    for index, gate in enumerate(gates):
+        name = gate.replication_task
+        latencies[name] = {}
+        for side, metric in DMS_METRICS:
+            value, failed = _latency_side(merged.get(_query_id(index, side), {}))
+            latencies[name][side] = value
+            if failed is not None:
+                problems.append(("breach", _one_line(f"{name} {metric} {failed}")))
+            elif value is None:
+                problems.append(("missing", f"{name} has no {metric} datapoints"))
+            elif value >= threshold:
+                problems.append(("breach", f"{name} {metric} {_seconds(value)} is not under {_seconds(threshold)}"))
+    if not gates:
+        problems.append(("missing", "there is no DMS gate to read"))
+    status, texts = _worst(problems)
+    if status == "pass":
+        worst = max(v or 0.0 for sides in latencies.values() for v in sides.values())
+        reason = f"drain: CDC latency of {len(gates)} DMS task(s) under {_seconds(threshold)} (worst {_seconds(worst)})"
+    else:
+        reason = _one_line("drain: " + "; ".join(texts), 2 * MAX_REASON_TEXT)
+    return Check("drain", "*", status, reason, {"threshold": threshold, "latencies": latencies})
+
+
+def drain_check(
+    gates: Sequence[DmsGate], threshold: float, clients: Mapping[str, Any] | None = None, now: datetime | None = None
+) -> Check:
+    """Whether the CDC pipe of every DMS gate is drained below ``threshold`` (one GetMetricData call).
+
+    Latencies are the worst of the same 300 s window as the gates, so a drain is seen once the window
+    holds no older, higher value.  Never raises: a failure is a breach."""
+    if not gates:
+        return decide_drain(gates, threshold, [])
+    try:
+        results = _read_dms_metrics(gates, _client(clients, "cloudwatch"), _utc(now))
+        return decide_drain(gates, threshold, results)
+    except Exception as err:
+        failure = family_failure("drain", err)
+        return replace(failure, evidence={**failure.evidence, "threshold": threshold})
 
 
 # ---------------------------------------------------------------- MGN
@@ -402,7 +595,17 @@ def _mgn_error(info: Mapping[str, Any]) -> dict[str, str] | None:
     }
 
 
-def _mgn_check(gate: MgnGate, server: Mapping[str, Any] | None) -> Check:
+def _mgn_lifecycle_problems(gate: MgnGate, lifecycle: object) -> list[tuple[Status, str]]:
+    """Preflight only: a gate with ``require_ready_for_cutover`` needs the server ready (or already cutting over)."""
+    sid = gate.source_server_id
+    if not lifecycle:
+        return [("missing", f"mgn {sid} reports no lifecycle state")]
+    if lifecycle not in MGN_CUTOVER_READY_STATES:
+        return [("breach", f"mgn {sid} lifecycle is {lifecycle}, not {MGN_CUTOVER_READY_STATES[0]}")]
+    return []
+
+
+def _mgn_check(gate: MgnGate, server: Mapping[str, Any] | None, preflight: bool = False) -> Check:
     sid = gate.source_server_id
     evidence: dict[str, Any] = {
         "state": None,
@@ -436,18 +639,22 @@ def _mgn_check(gate: MgnGate, server: Mapping[str, Any] | None) -> Check:
         problems.append(("missing", f"mgn {sid} reports no parseable lag"))
     elif lag > gate.max_lag_seconds:
         problems.append(("breach", f"mgn {sid} lag {_seconds(lag)} is over the limit {_seconds(gate.max_lag_seconds)}"))
+    lifecycle_checked = preflight and gate.require_ready_for_cutover
+    if lifecycle_checked:
+        problems += _mgn_lifecycle_problems(gate, evidence["lifecycle"])
     status, texts = _worst(problems)
     if status == "pass":
         reason = f"mgn {sid} is {state}, lag {_seconds(lag or 0.0)} within the limit {_seconds(gate.max_lag_seconds)}"
+        reason += f", lifecycle {evidence['lifecycle']}" if lifecycle_checked else ""
     else:
         reason = "; ".join(texts)
     return Check("mgn", sid, status, reason, evidence)
 
 
-def decide_mgn(gates: Sequence[MgnGate], servers: Sequence[Mapping[str, Any]]) -> list[Check]:
-    """One check per gate from DescribeSourceServers items."""
+def decide_mgn(gates: Sequence[MgnGate], servers: Sequence[Mapping[str, Any]], preflight: bool = False) -> list[Check]:
+    """One check per gate from DescribeSourceServers items; in preflight, also the lifecycle where required."""
     by_id = {str(s.get("sourceServerID")): s for s in servers}
-    return [_mgn_check(gate, by_id.get(gate.source_server_id)) for gate in gates]
+    return [_mgn_check(gate, by_id.get(gate.source_server_id), preflight) for gate in gates]
 
 
 def _read_mgn_servers(ids: Sequence[str], mgn: Any) -> list[dict[str, Any]]:
@@ -464,13 +671,14 @@ def _read_mgn_servers(ids: Sequence[str], mgn: Any) -> list[dict[str, Any]]:
     return servers
 
 
-def check_mgn(gates: Sequence[MgnGate], mgn: Any) -> list[Check]:
-    """Replication state and lag of every gate's source server."""
+def check_mgn(gates: Sequence[MgnGate], mgn: Any, preflight: bool = False) -> list[Check]:
+    """Replication state and lag of every gate's source server; in preflight, the lifecycle of gates that
+    ``require_ready_for_cutover`` (during the cutover it moves on to CUTTING_OVER and CUTOVER by design)."""
     if not gates:
         return []
     try:
         ids = list(dict.fromkeys(g.source_server_id for g in gates))
-        return decide_mgn(gates, _read_mgn_servers(ids, mgn))
+        return decide_mgn(gates, _read_mgn_servers(ids, mgn), preflight)
     except Exception as err:
         return [family_failure("mgn", err)]
 
@@ -548,13 +756,19 @@ def _family_job(
     return lambda: run(*resolved)
 
 
-def evaluate_gates(gates: Gates, clients: Mapping[str, Any] | None = None, now: datetime | None = None) -> GateReport:
-    """Read every family of gates concurrently and judge them together, in plan order."""
+def evaluate_gates(
+    gates: Gates, clients: Mapping[str, Any] | None = None, now: datetime | None = None, preflight: bool = False
+) -> GateReport:
+    """Read every family of gates concurrently and judge them together, in plan order.
+
+    ``preflight`` adds the checks that only hold before the cutover starts (MGN lifecycle)."""
     families: list[tuple[str, tuple[str, ...], Callable[..., list[Check]]]] = []
     if gates.dms:
         families.append(("dms", ("cloudwatch", "dms"), partial(check_dms, gates.dms, now=now or datetime.now(UTC))))
     if gates.mgn:
-        families.append(("mgn", ("mgn",), partial(check_mgn, gates.mgn)))
+        # preflight is passed only when set: outside preflight check_mgn is called exactly as before.
+        mgn_options = {"preflight": True} if preflight else {}
+        families.append(("mgn", ("mgn",), partial(check_mgn, gates.mgn, **mgn_options)))
     if gates.alarms:
         families.append(("alarm", ("cloudwatch",), partial(check_alarms, gates.alarms)))
     if not families:

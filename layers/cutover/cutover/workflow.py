@@ -47,6 +47,7 @@ TIMING_KEYS = (
     "ttl_wait_seconds",
     "approval_timeout_seconds",
     "rollback_sync_timeout_seconds",
+    "fence_timeout_seconds",
 )
 
 _store: Store | None = None
@@ -111,6 +112,7 @@ def _timing(plan: Plan, overrides: dict[str, Any] | None) -> dict[str, int]:
         "ttl_wait_seconds": ttl,
         "approval_timeout_seconds": plan.approvals.timeout_seconds,
         "rollback_sync_timeout_seconds": DEFAULT_SYNC_TIMEOUT_SECONDS,
+        "fence_timeout_seconds": plan.final_flip.fence_timeout_seconds if plan.final_flip else 3600,
     }
     for key, value in (overrides or {}).items():
         if key in TIMING_KEYS and isinstance(value, int) and value >= 0:
@@ -118,8 +120,23 @@ def _timing(plan: Plan, overrides: dict[str, Any] | None) -> dict[str, int]:
     # Task timeouts must be at least one second.
     timing["check_wait_seconds"] = max(1, timing["check_wait_seconds"])
     timing["approval_timeout_seconds"] = max(1, timing["approval_timeout_seconds"])
+    timing["fence_timeout_seconds"] = max(1, timing["fence_timeout_seconds"])
     timing["sync_max_polls"] = max(1, timing["sync_max_polls"])
     return timing
+
+
+def _step_flags(plan: Plan, index: int) -> dict[str, Any]:
+    """What happens before the shift of step ``index``: approval, write fence, final-flip guard."""
+    percent = plan.steps[index]
+    final = percent == plan.final_percent
+    return {
+        "percent": percent,
+        "approval_required": percent in plan.approvals.before_percent,
+        "fence_required": bool(final and plan.final_flip and plan.final_flip.write_fence),
+        "guard_required": bool(final and plan.guards_final_flip()),
+        "guard_checks": 0,
+        "drain_consecutive": 0,
+    }
 
 
 def _max_ttl(snapshot: dict[str, Any]) -> int:
@@ -317,8 +334,8 @@ def _prepare_locked(
             "phase": "preflight",
             "preflight_checks": 0,
             "step_index": 0,
-            "percent": plan.steps[0],
-            "approval_required": plan.steps[0] in plan.approvals.before_percent,
+            **_step_flags(plan, 0),
+            "final_flip_done": False,
             "checks": 0,
             "consecutive_failures": 0,
             "shifted": False,
@@ -349,7 +366,11 @@ def evaluate(event: dict[str, Any]) -> dict[str, Any]:
     progress = dict(doc["progress"])
     progress_before = dict(progress)
     phase = event.get("phase", progress["phase"])
-    report = signals.evaluate_gates(plan.gates)
+    report = (
+        signals.GateReport(checks=[], healthy=True, reasons=[])
+        if phase == "guard"
+        else signals.evaluate_gates(plan.gates, preflight=phase == "preflight")
+    )
     evidence = report.to_dict()
     wake = (event.get("state") or {}).get("wake")
     woken_by = wake.get("woken_by") if isinstance(wake, dict) else None
@@ -360,9 +381,11 @@ def evaluate(event: dict[str, Any]) -> dict[str, Any]:
 
     if phase == "preflight":
         decision, entry = _preflight(doc, plan, progress, report, control)
+    elif phase == "guard":
+        decision, entry = _guard(doc, plan, progress, control)
     else:
         decision, entry = _bake(doc, plan, progress, report, control)
-    entry.update(woken_by=woken_by, **evidence)
+    entry.update(woken_by=woken_by, **{k: v for k, v in evidence.items() if phase != "guard"})
 
     doc["progress"] = progress
     doc["decision"] = decision
@@ -405,6 +428,49 @@ def _preflight(
     doc["reason"] = None
     if decision == "abandon":
         doc["reason"] = aborted or "preflight never became healthy: " + "; ".join(report.reasons)
+    return decision, entry
+
+
+def _guard(
+    doc: dict[str, Any], plan: Plan, progress: dict[str, Any], control: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """Before the final flip: reverse replication ready, then the CDC pipe drained."""
+    progress["guard_checks"] += 1
+    entry: dict[str, Any] = {"phase": "guard", "percent": progress["percent"], "check": progress["guard_checks"]}
+    checks: list[signals.Check] = []
+    decision, reason = "guarded", None
+    aborted = _aborted(control)
+    if aborted:
+        decision, reason = "breach", aborted
+    if decision != "breach" and plan.reverse_replication is not None:
+        reverse = signals.check_reverse(plan.reverse_replication)
+        checks.append(reverse)
+        if reverse.status != "pass":
+            decision, reason = "breach", f"reverse replication not ready, no final flip: {reverse.reason}"
+    drain = plan.final_flip.drain if plan.final_flip else None
+    if decision != "breach" and drain is not None:
+        drained = signals.drain_check(plan.gates.dms, drain.max_cdc_latency_seconds)
+        checks.append(drained)
+        progress["drain_consecutive"] = progress["drain_consecutive"] + 1 if drained.status == "pass" else 0
+        if progress["drain_consecutive"] < drain.consecutive_checks:
+            decision = "retry"
+            if progress["guard_checks"] >= plan.guard_max_checks:
+                decision = "breach"
+                reason = f"drain timed out after {drain.timeout_seconds} s, no final flip: {drained.reason}"
+    entry.update(
+        decision=decision,
+        healthy=decision != "breach",
+        reasons=[reason] if reason else [c.reason for c in checks if c.status != "pass"],
+        checks=[c.to_dict() for c in checks],
+        drain_consecutive=progress["drain_consecutive"],
+    )
+    if decision == "breach":
+        doc["reason"] = reason
+        doc["history"] = [*doc["history"], {"percent": progress["percent"], "status": "failed", "reason": reason}]
+    if decision == "guarded":
+        store().record(
+            doc["execution_id"], "final_flip_guarded", {"percent": progress["percent"], "checks": entry["checks"]}
+        )
     return decision, entry
 
 
@@ -459,8 +525,7 @@ def _complete_step(doc: dict[str, Any], plan: Plan, evidence: dict[str, Any]) ->
         return
     progress.update(
         step_index=nxt,
-        percent=plan.steps[nxt],
-        approval_required=plan.steps[nxt] in plan.approvals.before_percent,
+        **_step_flags(plan, nxt),
         checks=0,
         consecutive_failures=0,
         insync=False,
@@ -515,6 +580,8 @@ def shift(event: dict[str, Any]) -> dict[str, Any]:
     count("Route53Changes", len(changes))
     _traffic_gauges(plan, target)
     progress.update(shifted=True, insync=False, sync_polls=0)
+    if percent == plan.final_percent:
+        progress["final_flip_done"] = True
     doc.update(progress=progress, last_written=target, changes=changes)
     return doc
 
@@ -552,6 +619,20 @@ def register_wait(event: dict[str, Any]) -> dict[str, Any]:
         "next_check": (progress["preflight_checks"] if progress["phase"] == "preflight" else progress["checks"]) + 1,
     }
     store().put_wait(doc["execution_id"], event["token"], purpose, detail)
+    if purpose == "fence":
+        store().record(doc["execution_id"], "write_fence_requested", {"percent": progress["percent"]})
+        _notify(
+            doc,
+            "ApprovalRequested",
+            percent=progress["percent"],
+            kind="write_fence",
+            question="Confirm that writes to the old database are fenced (stopped) before the final flip.",
+            timeout_seconds=doc["timing"]["fence_timeout_seconds"],
+            next_steps=[
+                f"cutover approve {doc['execution_id']}   # writes to the old database are fenced",
+                f'cutover abort {doc["execution_id"]} --reason "..."',
+            ],
+        )
     if purpose == "approval":
         store().record(doc["execution_id"], "approval_requested", {"percent": progress["percent"]})
         _notify(
@@ -634,6 +715,29 @@ def _reason(state: dict[str, Any], doc: dict[str, Any]) -> str:
     return _failure_reason(state, doc)
 
 
+NO_REVERSE = (
+    "no reverse replication: writes made on the new side since the final flip are NOT on the old side; "
+    "copy them back before the old side takes writes again"
+)
+
+
+def _data_safety_after_final_flip(plan: Plan) -> str:
+    """What a rollback after the final flip means for the data, said plainly in every notification."""
+    if plan.reverse_replication is None:
+        return NO_REVERSE
+    check = signals.check_reverse(plan.reverse_replication)
+    task = plan.reverse_replication.replication_task
+    if check.status == "pass":
+        return (
+            f"reverse replication {task} is running within its limit: writes made on the new side since the final "
+            "flip are being copied back to the old side; let it drain before the old side takes writes"
+        )
+    return (
+        f"reverse replication {task} is NOT healthy ({check.reason}): writes made on the new side since the final "
+        "flip may be missing from the old side; reconcile before the old side takes writes"
+    )
+
+
 def rollback(event: dict[str, Any]) -> dict[str, Any]:
     """Write the snapshot back, exactly, one batch per zone, and wait for INSYNC."""
     state = event.get("state") or {}
@@ -659,6 +763,9 @@ def rollback(event: dict[str, Any]) -> dict[str, Any]:
         store().record(doc["execution_id"], "rollback_attempt_failed", {"error": str(err), "reason": reason})
         raise RollbackIncomplete(f"rollback not complete: {err}", batches) from err
     restored = weights.weights_of_snapshot(doc["snapshot"])
+    if progress.get("final_flip_done"):
+        doc["data_safety"] = _data_safety_after_final_flip(_plan(doc))
+        store().record(doc["execution_id"], "data_safety", {"statement": doc["data_safety"]})
     store().record(doc["execution_id"], "rollback", {"reason": reason, "changes": changes, "restored": restored})
     count("Rollbacks")
     _traffic_gauges(_plan(doc), restored)
@@ -695,6 +802,8 @@ def finalize(event: dict[str, Any]) -> dict[str, Any]:
         fields["reason"] = reason
     if doc.get("problems"):
         fields["problems"] = doc["problems"]
+    if doc.get("data_safety"):
+        fields["data_safety"] = doc["data_safety"]
     if isinstance(state.get("rollback_error"), dict):
         fields["rollback_error"] = state["rollback_error"].get("Cause") or state["rollback_error"].get("Error")
 
@@ -724,6 +833,7 @@ def finalize(event: dict[str, Any]) -> dict[str, Any]:
         "reason": reason,
         "weights": weights.describe(doc.get("last_written") or {}),
         "history": doc.get("history", []),
+        "data_safety": doc.get("data_safety"),
     }
 
 
