@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from cutover.errors import PlanInvalid
-from cutover.plan import Plan, load_plan_file, parse_document, plan_json_schema_text, plan_problems, plan_warnings
+from cutover.plan import (
+    Plan,
+    load_plan_file,
+    plan_json_schema_text,
+    plan_problems,
+    plan_warnings,
+    read_document_file,
+)
 
 EXIT_OK, EXIT_MISMATCH, EXIT_INVALID = 0, 1, 2
 
@@ -199,10 +206,7 @@ def _load_inputs(plan_path: Path, scenario_path: Path) -> tuple[Any, Plan | None
     """The raw plan, the typed plan (None when invalid but the scenario rehearses its rejection), the scenario."""
     from cutover_cli.scenario import ScenarioInvalid, load_scenario_file
 
-    try:
-        raw = parse_document(plan_path.read_bytes(), source=str(plan_path))
-    except OSError as err:
-        raise PlanInvalid([f"{plan_path}: cannot be read ({err.strerror})"]) from None
+    raw = read_document_file(plan_path)
     problems = plan_problems(raw)
     if not problems:
         plan = load_plan_file(plan_path)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cutover.errors import PlanInvalid
-from cutover.plan import MAX_FILE_BYTES, Plan, normalize_name, parse_document, shape_problems
+from cutover.plan import Plan, normalize_name, read_document_file, shape_problems
 
 ALARM_STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
 DMS_STATUSES = (
@@ -238,15 +238,8 @@ def _timeline_against_plan(s: Scenario, plan: Plan) -> list[str]:
 
 
 def load_scenario_file(path: str | Path, plan: Plan | None = None) -> Scenario:
-    p = Path(path)
     try:
-        raw = p.read_bytes()
-    except OSError as err:
-        raise ScenarioInvalid([f"{p}: cannot be read ({err.strerror})"]) from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise ScenarioInvalid([f"{p}: is {len(raw)} bytes; a scenario file is at most {MAX_FILE_BYTES} bytes"])
-    try:
-        data = parse_document(raw, source=str(p))
+        data = read_document_file(path, what="scenario")
     except PlanInvalid as err:
         raise ScenarioInvalid(err.problems) from None
     return validate_scenario(data, plan)

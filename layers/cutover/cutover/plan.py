@@ -405,16 +405,22 @@ def parse_document(text: str | bytes, source: str = "plan") -> Any:
 MAX_FILE_BYTES = 1024 * 1024
 
 
-def load_plan_file(path: str | Path) -> Plan:
-    """Read and validate a plan file (YAML or JSON)."""
+def read_document_file(path: str | Path, what: str = "plan") -> Any:
+    """Read a YAML or JSON file of at most 1 MiB into plain data; every failure is one message
+    naming the file (PlanInvalid)."""
     p = Path(path)
     try:
         raw = p.read_bytes()
     except OSError as err:
         raise PlanInvalid([f"{p}: cannot be read ({err.strerror})"]) from None
     if len(raw) > MAX_FILE_BYTES:
-        raise PlanInvalid([f"{p}: is {len(raw)} bytes; a plan file is at most {MAX_FILE_BYTES} bytes"])
-    return validate_plan(parse_document(raw, source=str(p)))
+        raise PlanInvalid([f"{p}: is {len(raw)} bytes; a {what} file is at most {MAX_FILE_BYTES} bytes"])
+    return parse_document(raw, source=str(p))
+
+
+def load_plan_file(path: str | Path) -> Plan:
+    """Read and validate a plan file (YAML or JSON)."""
+    return validate_plan(read_document_file(path))
 
 
 def plan_json_schema() -> dict[str, Any]:
