@@ -121,6 +121,14 @@ class RunResult:
     seconds: float
 
 
+class InjectedFunctionError(Exception):
+    """A controller function failing on purpose; ``error_type`` is what Step Functions sees."""
+
+    def __init__(self, error_type: str, message: str):
+        super().__init__(message)
+        self.error_type = error_type
+
+
 @dataclass
 class Fault:
     service: str
@@ -130,6 +138,7 @@ class Fault:
     message: str = "injected fault"
     status: int = 400
     fired: int = 0
+    when: str = "before"
 
 
 WaitHook = Callable[["LocalEngine", dict[str, Any]], None]
@@ -163,6 +172,7 @@ class LocalEngine:
         self.invocations: list[Invocation] = []
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
         self.call_times: list[float] = []  # time.perf_counter() of each entry of ``calls``
+        self.failed_calls: set[int] = set()  # indexes in ``calls`` answered with an injected fault
         self.finals: dict[str, dict[str, Any]] = {}
         self.faults: list[Fault] = []
         self.fault_log: list[dict[str, Any]] = []
@@ -337,14 +347,21 @@ class LocalEngine:
         record = Invocation(logical_id, payload)
         self.invocations.append(record)
         try:
+            crash = self._lambda_fault(logical_id, "before")
+            if crash is not None:
+                raise InjectedFunctionError(crash.error, f"injected: {logical_id} failed before running")
             result = self.invoke(logical_id, payload)
+            crash = self._lambda_fault(logical_id, "after")
+            if crash is not None:
+                raise InjectedFunctionError(crash.error, f"injected: {logical_id} died after doing its work")
             record.result = result
             response: dict[str, Any] = {"StatusCode": 200}
             data = json.dumps(result, default=str).encode()
         except Exception as err:  # a handler error is the task's error, as on Lambda
-            record.error = type(err).__name__
+            error_type = err.error_type if isinstance(err, InjectedFunctionError) else type(err).__name__
+            record.error = error_type
             response = {"StatusCode": 200, "FunctionError": "Unhandled"}
-            data = json.dumps({"errorType": type(err).__name__, "errorMessage": str(err)}).encode()
+            data = json.dumps({"errorType": error_type, "errorMessage": str(err)}).encode()
         self._after_invoke(logical_id, payload, record)
         response["Payload"] = StreamingBody(io.BytesIO(data), len(data))
         response["ResponseMetadata"] = {"HTTPStatusCode": 200, "RequestId": str(uuid.uuid4())}
@@ -394,17 +411,42 @@ class LocalEngine:
         """Answer ``service.operation`` from ``fn(api_params)`` instead of moto (for MGN, DMS task status)."""
         self._served[(service.lower(), operation)] = fn
 
-    def inject_fault(self, service: str, operation: str, error: str, count: int, message: str = "") -> None:
-        """Make the next ``count`` calls of ``service.operation`` fail with ``error``."""
-        self.faults.append(Fault(service.lower(), operation, error, count, message or f"injected {error}"))
+    def inject_fault(
+        self, service: str, operation: str, error: str, count: int, message: str = "", when: str = "before"
+    ) -> None:
+        """Make the next ``count`` calls of ``service.operation`` fail with ``error``. For ``service``
+        "lambda", ``operation`` is a function's logical id, and ``when`` "after" lets it run first."""
+        self.faults.append(Fault(service.lower(), operation, error, count, message or f"injected {error}", when=when))
+
+    def _lambda_fault(self, logical_id: str, when: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if (fault.service, fault.operation, fault.when) == (
+                    "lambda",
+                    logical_id,
+                    when,
+                ) and fault.fired < fault.count:
+                    fault.fired += 1
+                    self.fault_log.append(
+                        {"service": "lambda", "operation": logical_id, "error": fault.error, "n": fault.fired}
+                    )
+                    return fault
+        return None
 
     def _serve_or_fault(self, model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> Any:
         service = model.service_model.service_name.lower()
         op = model.name
         for fault in self.faults:
-            if fault.service == service and fault.operation == op and fault.fired < fault.count:
+            if (
+                fault.service == service
+                and fault.operation == op
+                and fault.fired < fault.count
+                and fault.service != "lambda"
+            ):
                 fault.fired += 1
                 self.fault_log.append({"service": service, "operation": op, "error": fault.error, "n": fault.fired})
+                if "cutover_call_index" in context:
+                    self.failed_calls.add(context["cutover_call_index"])
                 status = 400 if fault.error not in ("ServiceUnavailable", "InternalError") else 503
                 body: dict[str, Any] = {
                     "Error": {"Code": fault.error, "Message": fault.message},
@@ -425,6 +467,7 @@ class LocalEngine:
         if service in ("lambda", "stepfunctions"):
             return
         with self._lock:
+            context["cutover_call_index"] = len(self.calls)
             self.calls.append((service, model.name, json.loads(json.dumps(params, default=str))))
             self.call_times.append(time.perf_counter())
 
@@ -490,10 +533,10 @@ class LocalEngine:
     # ------------------------------------------------------- observations
 
     def notifications(self, execution_id: str | None = None) -> list[dict[str, Any]]:
-        """Messages published to the topic (parsed), oldest first."""
+        """Messages published to the topic (parsed), oldest first; refused ones are not counted."""
         out = []
-        for service, op, params in list(self.calls):
-            if service == "sns" and op == "Publish":
+        for index, (service, op, params) in enumerate(list(self.calls)):
+            if service == "sns" and op == "Publish" and index not in self.failed_calls:
                 message = json.loads(params["Message"])
                 if params.get("MessageStructure") == "json":
                     message = json.loads(message["default"])

@@ -177,7 +177,7 @@ class Operator:
         who = self.who()
         self.store.set_control(execution_id, abort={"by": who, "reason": reason})
         self.store.record(execution_id, "abort_requested", {"by": who, "reason": reason})
-        if wait:
+        if wait and self.store.clear_wait(execution_id, token=wait["token"]):
             try:
                 self.client("stepfunctions").send_task_failure(
                     taskToken=wait["token"], error="CutoverAborted", cause=f"aborted by {who}: {reason}"[:32768]
@@ -215,6 +215,10 @@ class Operator:
         return f"resumed by {who}"
 
     def _send_success(self, token: str, output: dict[str, Any], execution_id: str, what: str) -> None:
+        # Take the wait first, conditionally on its token: of two people answering at once, one wins
+        # and the other is told, instead of both believing they answered.
+        if not self.store.clear_wait(execution_id, token=token):
+            raise OperatorError(f"cutover {execution_id}: the {what} wait was answered or ended already")
         try:
             self.client("stepfunctions").send_task_success(taskToken=token, output=json.dumps(output))
         except ClientError as err:

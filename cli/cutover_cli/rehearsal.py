@@ -19,9 +19,11 @@ plan and scenario always give the same result.
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from cutover import weights as weights_mod
@@ -110,6 +112,8 @@ class Rehearsal:
         self._faults_seen = 0
         self._synced: dict[tuple[str, str], Any] = {}
         self.alarm_events: list[float] = []  # when each alarm event reached the controller
+        self.pending_polls = 0
+        self.records: list[dict[str, str]] = []
 
     # ------------------------------------------------------------------ run
 
@@ -123,7 +127,7 @@ class Rehearsal:
         ) as engine:
             self.attach(engine)
             for fault in self.scenario.faults:
-                engine.inject_fault(fault.service, fault.operation, fault.error, fault.count)
+                engine.inject_fault(fault.service, fault.operation, fault.error, fault.count, when=fault.when)
             result = engine.wait(self.start())
             self._note_faults()
             engine.faults.clear()
@@ -162,7 +166,7 @@ class Rehearsal:
         execution_id = result.execution_arn.rsplit(":", 1)[-1]
         ledger = engine.ledger(execution_id)
         fault_log = list(engine.fault_log)
-        final = result.final or {}
+        final = self._plan_zone_ids(result.final or {})
         output: dict[str, Any] = {
             "outcome": result.outcome,
             "final_weights": final_weights,
@@ -190,6 +194,13 @@ class Rehearsal:
             # Wall-clock, so not in the JSON output (which must not vary between runs).
             "reaction_seconds": reaction,
         }
+
+    def _plan_zone_ids(self, data: Any) -> Any:
+        """Say the plan's hosted zone ids, not the emulator's (which differ on every run)."""
+        text = json.dumps(data)
+        for plan_zone, local_zone in self.zone_map.items():
+            text = text.replace(local_zone, plan_zone)
+        return json.loads(text)
 
     def _reaction(self, engine: LocalEngine) -> float | None:
         """Seconds from the first alarm event's arrival to the next Route 53 change batch
@@ -237,6 +248,7 @@ class Rehearsal:
             engine.serve("dms", "DescribeReplicationTasks", self.serve_dms_tasks)
             engine.serve("dms", "DescribeTableStatistics", self.serve_table_statistics)
             engine.serve("mgn", "FinalizeCutover", self.serve_finalize_cutover)
+            engine.serve("route53", "GetChange", self.serve_get_change)
         self._apply_due(("start", 0, 0), deliver=False)
         self._sync_signals()
         return records
@@ -257,9 +269,38 @@ class Rehearsal:
                 continue
             self.applied.add(i)
             fired += self.world.apply(entry)
+            self._apply_to_account(entry)
             self.observer("timeline", {"index": i, "at": point, "entry": entry.model_dump(exclude_defaults=True)})
         self._sync_signals()
         return fired if deliver else []
+
+    def _apply_to_account(self, entry: TimelineEntry) -> None:
+        """The parts of a timeline entry that act on the account rather than on signals."""
+        for fault in entry.faults:
+            self.engine.inject_fault(fault.service, fault.operation, fault.error, fault.count, when=fault.when)
+        if entry.route53 is not None:
+            self.pending_polls = entry.route53.pending_polls
+        setups = {normalize_name(k): v for k, v in self.scenario.records.items()}
+        for name, new_weights in entry.records.items():
+            rec = next(r for r in self.records if normalize_name(r["name"]) == normalize_name(name))
+            setup = setups.get(normalize_name(name))
+            self.engine.put_weighted_pair(
+                self.zone_map[rec["hosted_zone_id"]],
+                rec["name"],
+                rec["type"],
+                new_weights,
+                ttl=setup.ttl if setup else 60,
+                values=setup.values if setup else None,
+            )
+
+    def serve_get_change(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Route 53 GetChange: INSYNC, unless the scenario holds changes PENDING for N polls."""
+        status = "INSYNC"
+        if self.pending_polls > 0:
+            self.pending_polls -= 1
+            status = "PENDING"
+        change = str(params.get("Id", "")).rsplit("/", 1)[-1]
+        return {"ChangeInfo": {"Id": f"/change/{change}", "Status": status, "SubmittedAt": datetime.now(UTC)}}
 
     def _sync_signals(self) -> None:
         """Put what changed in the world where the controller reads it.

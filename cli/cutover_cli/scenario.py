@@ -100,18 +100,31 @@ class DrainPoint(_Strict):
     drain: int = Field(ge=1)
 
 
+class Fault(_Strict):
+    """An AWS API error injected ``count`` times; ``service: lambda`` makes the named controller
+    function fail (``when: before`` it runs, or ``after`` it ran, as a crash after its work)."""
+
+    service: Literal["route53", "cloudwatch", "dms", "mgn", "dynamodb", "sns", "events", "stepfunctions", "lambda"]
+    operation: str = Field(pattern=r"^[A-Z][A-Za-z0-9]+$")
+    error: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9.]+$")
+    count: int = Field(default=1, ge=1, le=1000)
+    when: Literal["before", "after"] = "before"
+
+
+class Route53World(_Strict):
+    pending_polls: int = Field(ge=0, le=1000, description="the next N GetChange calls answer PENDING")
+
+
 class TimelineEntry(_Strict):
     at: Literal["preflight"] | PreflightPoint | StepPoint | DrainPoint
     dms: dict[str, DmsState] = Field(default_factory=dict)
     mgn: dict[str, MgnState] = Field(default_factory=dict)
     alarms: dict[str, Literal["OK", "ALARM", "INSUFFICIENT_DATA"]] = Field(default_factory=dict)
-
-
-class Fault(_Strict):
-    service: Literal["route53", "cloudwatch", "dms", "mgn", "dynamodb", "sns", "events"]
-    operation: str = Field(pattern=r"^[A-Z][A-Za-z0-9]+$")
-    error: str = Field(min_length=1, max_length=100)
-    count: int = Field(default=1, ge=1, le=1000)
+    faults: list[Fault] = Field(default_factory=list, max_length=100, description="injected from this point on")
+    records: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="someone else sets these weights by hand (drift)"
+    )
+    route53: Route53World | None = None
 
 
 class ApprovalAnswer(_Strict):
@@ -201,6 +214,7 @@ def _against_plan(s: Scenario, plan: Plan) -> list[str]:
 
 def _timeline_against_plan(s: Scenario, plan: Plan) -> list[str]:
     problems: list[str] = []
+    names = {r.normalized_name for r in plan.records}
     tasks = {g.replication_task for g in plan.gates.dms}
     if plan.reverse_replication is not None:
         tasks.add(plan.reverse_replication.replication_task)
@@ -227,6 +241,11 @@ def _timeline_against_plan(s: Scenario, plan: Plan) -> list[str]:
                 f"{where}.at.drain: the plan's final-flip guard makes at most "
                 f"{plan.guard_max_checks if plan.guards_final_flip() else 0} check(s), not {entry.at.drain}"
             )
+        problems += [
+            f"{where}.records.{n}: the plan has no record named {n}"
+            for n in entry.records
+            if normalize_name(n) not in names
+        ]
         problems += [f"{where}.dms.{t}: the plan has no DMS gate for task {t!r}" for t in entry.dms if t not in tasks]
         problems += [
             f"{where}.mgn.{m}: the plan has no MGN gate for server {m!r}" for m in entry.mgn if m not in servers

@@ -16,7 +16,7 @@ from cutover_cli.main import main
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = sorted((ROOT / "examples" / "scenarios").glob("*.yaml"))
+SCENARIOS = sorted((ROOT / "examples" / "scenarios").rglob("*.yaml"))
 
 
 def plan_for(scenario: Path) -> Path:
@@ -30,7 +30,9 @@ def rehearse(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[
     return code, (json.loads(out) if out.strip().startswith("{") else None), err
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.stem for s in SCENARIOS])
+@pytest.mark.parametrize(
+    "scenario", SCENARIOS, ids=[str(s.relative_to(ROOT / "examples" / "scenarios")) for s in SCENARIOS]
+)
 def test_every_example_scenario_ends_as_it_expects(scenario: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Given an example scenario with its `expect`, when rehearsed with --json, then exit 0 and the
     output has the contract's keys."""

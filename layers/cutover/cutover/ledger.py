@@ -142,8 +142,19 @@ class Store:
         item = self.table.get_item(Key={"pk": f"CUTOVER#{execution_id}", "sk": "WAIT"}, ConsistentRead=True).get("Item")
         return _from_dynamo(item) if item else None
 
-    def clear_wait(self, execution_id: str) -> None:
-        self.table.delete_item(Key={"pk": f"CUTOVER#{execution_id}", "sk": "WAIT"})
+    def clear_wait(self, execution_id: str, token: str | None = None) -> bool:
+        """Forget the pending wait; with ``token``, only if it is still that wait (a newer one stays)."""
+        kwargs: dict[str, Any] = {"Key": {"pk": f"CUTOVER#{execution_id}", "sk": "WAIT"}}
+        if token is not None:
+            kwargs.update(ConditionExpression="#token = :token", ExpressionAttributeNames={"#token": "token"})
+            kwargs["ExpressionAttributeValues"] = {":token": token}
+        try:
+            self.table.delete_item(**kwargs)
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     # -------------------------------------------------------- operator control
 
@@ -275,6 +286,44 @@ class Store:
             "Item"
         )
         return _from_dynamo(item) if item else None
+
+    def add_to_wave(self, wave: str, execution_id: str, plan_name: str, order: int) -> None:
+        """Record a cutover of a wave (item ``WAVE#<wave>`` / ``<execution id>``); ``order`` is its place
+        in the wave file. Recording it again (a wave run twice) overwrites the same item."""
+        self.table.put_item(
+            Item={
+                "pk": f"WAVE#{wave}",
+                "sk": execution_id,
+                "plan_name": plan_name,
+                "order": order,
+                "added_at": now_iso(),
+                "expires_at": int(time.time()) + LEDGER_TTL_SECONDS,
+            }
+        )
+
+    def wave_members(self, wave: str) -> list[dict[str, Any]]:
+        """The cutovers recorded in ``wave``, in wave-file order: ``execution_id``, ``plan_name``,
+        ``order``, ``added_at``."""
+        members: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": f"WAVE#{wave}"},
+        }
+        while True:
+            page = self.table.query(**kwargs)
+            for item in page.get("Items", []):
+                data = _from_dynamo(item)
+                members.append(
+                    {
+                        "execution_id": str(data["sk"]),
+                        "plan_name": data.get("plan_name"),
+                        "order": int(data.get("order", 0)),
+                        "added_at": data.get("added_at"),
+                    }
+                )
+            if "LastEvaluatedKey" not in page:
+                return sorted(members, key=lambda m: (m["order"], m["execution_id"]))
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def default_store() -> Store:
