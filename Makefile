@@ -10,8 +10,11 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # SAM CLI must not phone home from a build or a test.
 export SAM_CLI_TELEMETRY := 0
 REPORTS ?= reports
+CHECKOV_VENV ?= $(VENV)/checkov
+CHECKOV_VERSION ?= 3.3.30
+CHAOS_EXAMPLES ?= 300
 
-.PHONY: help install lint format typecheck validate build test unit integration coverage rehearse schema deploy clean
+.PHONY: help install lint format typecheck validate cfn-lint checkov build test unit integration coverage rehearse chaos schema deploy clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -39,13 +42,23 @@ typecheck: $(STAMP) ## mypy on the library, the CLI and every function
 validate: $(STAMP) ## sam validate --lint (cfn-lint) on template.yaml
 	$(BIN)/sam validate --lint --template template.yaml
 
+$(CHECKOV_VENV)/bin/checkov:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet "checkov==$(CHECKOV_VERSION)"
+
+cfn-lint: $(STAMP) ## cfn-lint with the serverless rules (.cfnlintrc.yaml)
+	$(BIN)/cfn-lint
+
+checkov: $(CHECKOV_VENV)/bin/checkov ## checkov on template.yaml (its own venv: its pins clash with the project's)
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -f template.yaml
+
 build: $(STAMP) ## sam build: the layer (arm64 wheels for python3.13) and the functions
 	$(BIN)/sam build --template template.yaml
 
 coverage: $(STAMP) ## All tests, with the library's coverage gate (90%)
 	$(BIN)/pytest --cov --cov-report=term-missing tests
 
-test: lint typecheck validate build coverage ## Everything CI runs: lint, types, template checks, sam build, all tests
+test: lint typecheck validate cfn-lint checkov build coverage ## Everything CI runs: lint, types, template checks, sam build, all tests
 
 unit: $(STAMP) ## Unit tests only
 	$(BIN)/pytest tests/unit
@@ -58,6 +71,9 @@ rehearse: $(STAMP) ## Demo rehearsals (a healthy cutover and one that rolls back
 	$(BIN)/cutover rehearse examples/plans/orders-single.yaml --scenario examples/scenarios/healthy.yaml --report $(REPORTS)/healthy.html
 	$(BIN)/cutover rehearse examples/plans/orders-single.yaml --scenario examples/scenarios/alarm-mid-step.yaml --report $(REPORTS)/alarm-mid-step.html
 	@echo "Reports: $(REPORTS)/healthy.html $(REPORTS)/alarm-mid-step.html"
+
+chaos: $(STAMP) ## A longer chaos campaign (CHAOS_EXAMPLES=300 by default); prints its figures
+	$(BIN)/python bench/chaos.py --examples $(CHAOS_EXAMPLES)
 
 schema: $(STAMP) ## Regenerate schemas/plan.schema.json from the library
 	$(BIN)/python -c "from cutover.plan import plan_json_schema_text as t; open('schemas/plan.schema.json','w').write(t())"
