@@ -10,7 +10,10 @@ pk                                     sk                      what
 ``CUTOVER#<execution id>``             ``STATE``                summary: plan name, status, outcome
 ``CUTOVER#<execution id>``             ``WAIT``                 the pending task token (check/approval)
 ``CUTOVER#<execution id>``             ``LEDGER#<time>#<n>``    one decision with its evidence
+``CUTOVER#<execution id>``             ``CONTROL``              operator requests: abort, promote, pause
+``CUTOVER#<execution id>``             ``INTENT``               the step a shift is about to write
 ``WATCH#<alarm name>``                 ``<execution id>``       a running cutover watching that alarm
+``WAVE#<wave name>``                   ``<execution id>``       a cutover started by a wave
 =====================================  ======================  =====================================
 """
 

@@ -1,0 +1,252 @@
+"""Waves end to end on the local engine: `cutover rehearse-wave` (a wave of 6 plans with one failing, with
+and without halt_on_failure), and `cutover wave` + `cutover wave-status` driving the real start function
+through an injected operator."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cutover_cli.local_engine import LocalEngine
+from cutover_cli.operator import Operator
+from cutover_cli.wave import (
+    add_wave_commands,
+    build_wave_world,
+    load_wave_file,
+    rehearse_wave,
+    run_wave_command,
+    wave_scenarios,
+)
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+WAVES = ROOT / "examples" / "waves"
+WAVE_6 = WAVES / "wave-6.yaml"
+WAVE_6_HALT = WAVES / "wave-6-halt.yaml"
+WHO = "arn:aws:iam::123456789012:user/night-shift"
+
+
+def command(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="cutover")
+    add_wave_commands(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(list(argv))
+
+
+def rehearse_json(capsys: pytest.CaptureFixture[str], path: Path) -> tuple[int, dict[str, Any], str]:
+    code = run_wave_command(command("rehearse-wave", str(path), "--json"))
+    out, err = capsys.readouterr()
+    assert out.count("\n") == 1, f"--json printed more than one line: {out!r} {err}"
+    return code, json.loads(out), out
+
+
+def locks(engine: LocalEngine) -> list[dict[str, Any]]:
+    from cutover_cli.local_engine import TABLE_NAME
+
+    items = engine.client("dynamodb").scan(TableName=TABLE_NAME)["Items"]
+    return [item for item in items if item["pk"]["S"].startswith("LOCK#")]
+
+
+def test_rehearse_wave_of_6_plans_with_one_failing(capsys: pytest.CaptureFixture[str]) -> None:
+    """Given wave-6 (six plans, three at a time, app-4's alarm fires in its 25% step), when rehearsed with
+    --json, then 5 COMPLETED and 1 ROLLED_BACK, all as expected, exit 0, each record's weights as its
+    scenario expects, nothing skipped. Rehearsed again on an engine the test keeps: the same JSON, byte for
+    byte; Route 53 holds those weights, no record lock is left, and never more than three ran at once."""
+    code, result, first = rehearse_json(capsys, WAVE_6)
+    assert code == 0
+    assert result["wave"] == "wave-6" and result["halted"] is False and result["skipped"] == []
+    assert result["outcomes"] == {"COMPLETED": 5, "ROLLED_BACK": 1}
+    assert [c["plan"] for c in result["cutovers"]] == [f"app-{n}" for n in range(1, 7)]
+    assert [c["execution_id"] for c in result["cutovers"]] == [f"wave-6-{i}" for i in range(6)]
+    assert all(c["as_expected"] for c in result["cutovers"])
+    for c in result["cutovers"]:
+        record = f"app{c['plan'].split('-')[1]}.example.com"
+        if c["plan"] == "app-4":
+            assert (c["outcome"], c["expected"]) == ("ROLLED_BACK", "ROLLED_BACK")
+            assert c["reason"] == "alarm app-4-5xx is ALARM"
+            assert c["final_weights"] == {record: {"legacy": 100, "aws": 0}}
+        else:
+            assert (c["outcome"], c["expected"], c["reason"]) == ("COMPLETED", "COMPLETED", None)
+            assert c["final_weights"] == {record: {"legacy": 0, "aws": 100}}
+
+    events: list[tuple[str, str]] = []
+    with LocalEngine() as engine:
+        again = rehearse_wave(
+            load_wave_file(WAVE_6), observer=lambda kind, data: events.append((kind, data["plan"])), engine=engine
+        )
+        assert json.dumps(again) + "\n" == first
+        assert locks(engine) == []
+        zones = engine.client("route53").list_hosted_zones()["HostedZones"]
+        assert len(zones) == 1  # the six plans share one hosted zone
+        zone_id = zones[0]["Id"].rsplit("/", 1)[-1]
+        for n in range(1, 7):
+            want = {"legacy": 100, "aws": 0} if n == 4 else {"legacy": 0, "aws": 100}
+            assert engine.weights(zone_id, f"app{n}.example.com", "CNAME") == want
+        executions = engine.client("stepfunctions").list_executions(stateMachineArn=engine.state_machine_arn)
+        assert sorted(e["name"] for e in executions["executions"]) == [f"wave-6-{i}" for i in range(6)]
+        assert max_overlap(executions["executions"]) <= 3
+    assert max_running(events, start="start", end="end") == 3
+    # The virtual clock orders the ends: the first three end together (wave-file order), then app-4 first.
+    assert events == [
+        ("start", "app-1"),
+        ("start", "app-2"),
+        ("start", "app-3"),
+        ("end", "app-1"),
+        ("start", "app-4"),
+        ("end", "app-2"),
+        ("start", "app-5"),
+        ("end", "app-3"),
+        ("start", "app-6"),
+        ("end", "app-4"),
+        ("end", "app-5"),
+        ("end", "app-6"),
+    ]
+
+
+def max_overlap(executions: list[dict[str, Any]]) -> int:
+    """Most executions running at one instant, from their start and stop dates."""
+    edges = sorted([(e["startDate"], 1) for e in executions] + [(e["stopDate"], -1) for e in executions])
+    running = most = 0
+    for _, step in edges:
+        running += step
+        most = max(most, running)
+    return most
+
+
+def max_running(events: list[tuple[str, str]], start: str, end: str) -> int:
+    running = most = 0
+    for kind, _ in events:
+        running += 1 if kind == start else -1 if kind == end else 0
+        most = max(most, running)
+    return most
+
+
+def test_rehearse_wave_halts_after_the_first_failure(capsys: pytest.CaptureFixture[str]) -> None:
+    """Given wave-6-halt (one at a time, halt_on_failure, the failing plan 2nd), then app-1 COMPLETED,
+    app-4 ROLLED_BACK, the last four skipped in wave-file order, and exit 0 (the skips are the halt's)."""
+    code, result, _ = rehearse_json(capsys, WAVE_6_HALT)
+    assert code == 0
+    assert result["halted"] is True
+    assert [(c["plan"], c["outcome"]) for c in result["cutovers"]] == [("app-1", "COMPLETED"), ("app-4", "ROLLED_BACK")]
+    assert result["outcomes"] == {"COMPLETED": 1, "ROLLED_BACK": 1}
+    assert result["skipped"] == [
+        {"index": 2, "plan": "app-2"},
+        {"index": 3, "plan": "app-3"},
+        {"index": 4, "plan": "app-5"},
+        {"index": 5, "plan": "app-6"},
+    ]
+
+
+def test_rehearse_wave_exits_1_when_a_cutover_ends_otherwise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Given a wave whose app-4 scenario expects COMPLETED (its alarm still fires), then exit 1, and that
+    cutover is marked not as expected in the live lines and the table, and named on stderr."""
+    scenario = yaml.safe_load((WAVES / "scenarios" / "app-4.yaml").read_text())
+    scenario["expect"] = {"outcome": "COMPLETED"}
+    (tmp_path / "app-4.yaml").write_text(yaml.safe_dump(scenario))
+    wave = {
+        "name": "wrong-guess",
+        "concurrency": 1,
+        "cutovers": [{"plan": str(WAVES / "plans" / "app-4.yaml"), "scenario": "app-4.yaml"}],
+    }
+    path = tmp_path / "wave.yaml"
+    path.write_text(yaml.safe_dump(wave))
+
+    code = run_wave_command(command("rehearse-wave", str(path)))
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "end    wrong-guess-0 (app-4): ROLLED_BACK (expected COMPLETED)" in out
+    assert "NO: expected COMPLETED" in out
+    assert "outcomes: 1 ROLLED_BACK" in out
+    assert "expectation not met: wrong-guess-0 (app-4) ended ROLLED_BACK, expected COMPLETED" in err
+
+
+# ------------------------------------------------------------------ cutover wave
+
+
+@pytest.fixture
+def engine() -> Iterator[LocalEngine]:
+    with LocalEngine() as eng:
+        yield eng
+
+
+def wave_operator(engine: LocalEngine, path: Path) -> Operator:
+    """An operator on the engine, with each plan's world built by its rehearsal and the scenarios' timelines
+    applied through the wave's router (the start function starts the executions, so each rehearsal is told
+    its execution id). The plans name the hosted zone by its real-world id: requests are delivered with the
+    emulator's zone id, as `cutover local` does. The operator reads the emulator under the router's lock
+    (the emulator is not thread-safe; DynamoDB is)."""
+    wave = load_wave_file(path)
+    router, rehearsals = build_wave_world(engine, wave, wave_scenarios(wave))
+    for i, rehearsal in enumerate(rehearsals):
+        rehearsal.execution_id = wave.execution_id(i)
+    zone_map = rehearsals[0].zone_map
+    op = engine.operator(identity=WHO)
+    deliver = op.deliver
+    assert deliver is not None
+
+    def deliver_to_emulator(event: dict[str, Any]) -> Any:
+        event = copy.deepcopy(event)
+        for rec in event["detail"]["records"]:
+            rec["hosted_zone_id"] = zone_map[rec["hosted_zone_id"]]
+        return deliver(event)
+
+    op.deliver = deliver_to_emulator
+    op.start = router.guard(op.start)
+    op.status = router.guard(op.status)
+    op.store.add_to_wave = router.guard(op.store.add_to_wave)
+    op.store.wave_members = router.guard(op.store.wave_members)
+    return op
+
+
+def test_cutover_wave_starts_six_at_most_three_at_once_then_wave_status_summarises(
+    engine: LocalEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Given wave-6 and the controller on the local engine, when `cutover wave` drives it, then it starts six
+    executions through the start function, never more than three running (by its own start/end lines and by
+    the executions' dates), records each in the wave, exits 1 (one rolled back) after a summary; and
+    `wave-status` shows 5 COMPLETED and 1 ROLLED_BACK; no lock is left."""
+    op = wave_operator(engine, WAVE_6)
+    code = run_wave_command(command("wave", str(WAVE_6), "--interval", "0.2"), op)
+    out, err = capsys.readouterr()
+    assert code == 1, err
+    lines = out.splitlines()
+    events = [(line.split()[0], line.split()[1]) for line in lines if line.startswith(("started ", "ended "))]
+    assert [e for e in events if e[0] == "started"] == [("started", f"app-{i + 1}-wave-6-{i}") for i in range(6)]
+    assert len([e for e in events if e[0] == "ended"]) == 6
+    assert max_running(events, start="started", end="ended") == 3
+    assert "ended app-4-wave-6-3 (app-4): ROLLED_BACK - alarm app-4-5xx is ALARM" in out
+    assert "outcomes: 5 COMPLETED, 1 ROLLED_BACK" in out
+
+    executions = engine.client("stepfunctions").list_executions(stateMachineArn=engine.state_machine_arn)["executions"]
+    assert sorted(e["name"] for e in executions) == sorted(f"app-{i + 1}-wave-6-{i}" for i in range(6))
+    assert max_overlap(executions) <= 3
+    members = op.store.wave_members("wave-6")
+    assert [(m["order"], m["plan_name"], m["execution_id"]) for m in members] == [
+        (i, f"app-{i + 1}", f"app-{i + 1}-wave-6-{i}") for i in range(6)
+    ]
+    assert locks(engine) == []
+
+    assert run_wave_command(command("wave-status", "wave-6", "--json"), op) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["outcomes"] == {"COMPLETED": 5, "ROLLED_BACK": 1}
+    assert [(c["plan"], c["outcome"]) for c in summary["cutovers"]] == [
+        (f"app-{i + 1}", "ROLLED_BACK" if i == 3 else "COMPLETED") for i in range(6)
+    ]
+    assert summary["cutovers"][3]["reason"] == "alarm app-4-5xx is ALARM"
+    assert all(c["status"] in ("SUCCEEDED", "FAILED") for c in summary["cutovers"])
+
+    assert run_wave_command(command("wave-status", "wave-6"), op) == 0
+    table = capsys.readouterr().out
+    assert "app-4-wave-6-3" in table and "outcomes: 5 COMPLETED, 1 ROLLED_BACK" in table
+
+    assert run_wave_command(command("wave-status", "no-such-wave"), op) == 1
+    assert "no wave 'no-such-wave'" in capsys.readouterr().err
