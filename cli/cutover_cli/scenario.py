@@ -9,7 +9,7 @@ watch, is a mistake the operator wants to hear about before anything runs).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -57,6 +57,9 @@ MGN_LIFECYCLES = (
     "DISCOVERED",
     "PENDING_INSTALLATION",
 )
+
+
+Weight = Annotated[int, Field(ge=0, le=255, strict=True)]
 
 
 class ScenarioInvalid(PlanInvalid):
@@ -121,7 +124,7 @@ class TimelineEntry(_Strict):
     mgn: dict[str, MgnState] = Field(default_factory=dict)
     alarms: dict[str, Literal["OK", "ALARM", "INSUFFICIENT_DATA"]] = Field(default_factory=dict)
     faults: list[Fault] = Field(default_factory=list, max_length=100, description="injected from this point on")
-    records: dict[str, dict[str, int]] = Field(
+    records: dict[str, dict[str, Weight]] = Field(
         default_factory=dict, description="someone else sets these weights by hand (drift)"
     )
     route53: Route53World | None = None
@@ -137,7 +140,7 @@ class ApprovalAnswer(_Strict):
 
 class Expect(_Strict):
     outcome: Literal["COMPLETED", "ROLLED_BACK", "ABANDONED", "REJECTED", "ROLLBACK_FAILED"] | None = None
-    final_weights: dict[str, dict[str, int]] | None = None
+    final_weights: dict[str, dict[str, Weight]] | None = None
 
 
 class RecordSetup(_Strict):

@@ -33,7 +33,9 @@ MAX_EVALUATIONS_PER_STEP = 500
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # strict: `yes` is not a step and "600" is not a number (the exported JSON Schema says so too);
+    # NaN and infinity are no thresholds.
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, strict=True, allow_inf_nan=False)
 
 
 class RecordRef(_Strict):
@@ -48,7 +50,9 @@ class RecordRef(_Strict):
     from_: str = Field(alias="from", min_length=1, max_length=128, description="SetIdentifier traffic moves away from")
     to: str = Field(min_length=1, max_length=128, description="SetIdentifier traffic moves to")
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, populate_by_name=True, strict=True, allow_inf_nan=False
+    )
 
     @property
     def zone_id(self) -> str:
@@ -186,13 +190,18 @@ def normalize_name(name: str) -> str:
 # ---------------------------------------------------------------- validation
 
 
+def _printable(key: str) -> str:
+    """A key as one line of plain text: line breaks and control characters shown as '?'."""
+    return "".join(c if c.isprintable() else "?" for c in key)
+
+
 def _path(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + ("from" if part == "from_" else str(part))
+            out += ("." if out else "") + ("from" if part == "from_" else _printable(str(part)))
     return out or "plan"
 
 
@@ -219,6 +228,8 @@ _FRIENDLY = {
     "dict_type": "must be a mapping",
     "literal_error": "must be one of {expected}",
     "bool_type": "must be true or false",
+    "finite_number": "must be a finite number",
+    "literal_error": "must be one of {expected}",
 }
 
 
@@ -363,6 +374,8 @@ def _rules_on_what_parsed(data: dict[str, Any], err: ValidationError) -> list[st
 
 def validate_plan(data: Any) -> Plan:
     """Return the typed plan, or raise :class:`PlanInvalid` listing every problem."""
+    if data is None:
+        raise PlanInvalid(["plan: is empty; a plan needs at least name, records and steps"])
     if not isinstance(data, dict):
         raise PlanInvalid([f"plan: must be a mapping of fields, not {type(data).__name__}"])
     try:
@@ -394,12 +407,46 @@ def parse_document(text: str | bytes, source: str = "plan") -> Any:
     import yaml  # the Lambdas receive JSON; only files need YAML, so import it late
 
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise PlanInvalid([f"{source}: is not valid YAML or JSON{where}: {problem}"]) from None
+    except RecursionError:
+        raise PlanInvalid([f"{source}: is nested too deeply to be a plan or scenario"]) from None
+    except Exception as err:
+        # PyYAML's constructors raise plain exceptions (ValueError, IndexError, KeyError, ...) for values
+        # such as `!!int two`, `!!bool maybe` or a 5,000-digit number: still the operator's input, not a crash.
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise PlanInvalid([f"{source}: has a value YAML cannot read: {first}"]) from None
+
+
+def _loader() -> Any:
+    """SafeLoader that refuses a key given twice (YAML keeps the last silently; a plan must not)."""
+    import yaml
+
+    class StrictKeysLoader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: Any, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            try:
+                repeated = key in seen
+            except TypeError:  # an unhashable key: construct_mapping says so in YAML's own words
+                break
+            if repeated:
+                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice (line {mark.line + 1})", mark
+                )
+            seen.add(key)
+        return loader.construct_mapping(node, deep=deep)
+
+    StrictKeysLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return StrictKeysLoader
 
 
 MAX_FILE_BYTES = 1024 * 1024

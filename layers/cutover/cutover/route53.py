@@ -156,7 +156,13 @@ def _pair_problems(i: int, rec: RecordRef, group: Mapping[str | None, Mapping[st
     where = f"{rec.normalized_name} {rec.type}"
     for set_id in (rec.from_, rec.to):
         rrset = group.get(set_id)
-        if rrset is None:
+        if rrset is None and None in group:
+            # The name exists as a plain record: the pair was never made weighted.
+            problems.append(
+                f"records[{i}]: record {where} in zone {rec.zone_id} is not weighted (it has no SetIdentifier "
+                f"{set_id!r}); make it a weighted pair first"
+            )
+        elif rrset is None:
             problems.append(f"records[{i}]: no record {where} with SetIdentifier {set_id!r} in zone {rec.zone_id}")
         elif "Weight" not in rrset:
             problems.append(f"records[{i}]: record {where} {set_id!r} in zone {rec.zone_id} is not weighted")

@@ -200,6 +200,8 @@ def _request_age(event: dict[str, Any]) -> float | None:
         sent = datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00"))
     except (KeyError, ValueError):
         return None
+    if sent.tzinfo is None:
+        sent = sent.replace(tzinfo=UTC)  # EventBridge times are UTC
     return (datetime.now(UTC) - sent).total_seconds()
 
 
@@ -216,6 +218,8 @@ def _execution_exists(sfn: Any, state_machine_arn: str, name: str) -> bool:
 
 def start_request(event: dict[str, Any]) -> dict[str, Any]:
     """EventBridge "Cutover Requested" -> one execution, named after the request (idempotent)."""
+    if not isinstance(event, dict):
+        return {"started": False, "ignored": f"the event is a {type(event).__name__}, not an object"}
     detail_type, source = event.get("detail-type"), str(event.get("source", ""))
     if detail_type != REQUEST_DETAIL_TYPE or source.startswith("aws."):
         logger.warning("ignored a request", extra={"detail_type": detail_type, "source": source})
@@ -651,15 +655,20 @@ def register_wait(event: dict[str, Any]) -> dict[str, Any]:
 def wake_watchers(event: dict[str, Any]) -> dict[str, Any]:
     """A CloudWatch alarm went to ALARM: wake every running cutover watching it
     so its next evaluation happens now (not an extra one)."""
-    detail = event.get("detail") or {}
+    if not isinstance(event, dict):
+        return {"woken": [], "ignored": f"not a CloudWatch Alarm State Change event (a {type(event).__name__})"}
+    detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
     alarm = detail.get("alarmName")
-    state = (detail.get("state") or {}).get("value")
+    state_block = detail.get("state")
+    state = state_block.get("value") if isinstance(state_block, dict) else None
     if event.get("source") != "aws.cloudwatch" or event.get("detail-type") != "CloudWatch Alarm State Change":
         logger.warning(
             "ignored an event that is not a CloudWatch alarm state change", extra={"source": event.get("source")}
         )
         return {"woken": [], "ignored": "not a CloudWatch Alarm State Change event"}
-    if not alarm or state != "ALARM":
+    if not isinstance(alarm, str) or not alarm:
+        return {"woken": [], "ignored": f"detail.alarmName must be an alarm name, not {alarm!r}"}
+    if state != "ALARM":
         return {"woken": [], "ignored": f"alarm state {state!r}"}
     sfn = aws.client("stepfunctions")
     woken = []
