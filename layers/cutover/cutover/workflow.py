@@ -657,7 +657,8 @@ def wake_watchers(event: dict[str, Any]) -> dict[str, Any]:
     so its next evaluation happens now (not an extra one)."""
     if not isinstance(event, dict):
         return {"woken": [], "ignored": f"not a CloudWatch Alarm State Change event (a {type(event).__name__})"}
-    detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+    raw_detail = event.get("detail")
+    detail: dict[str, Any] = raw_detail if isinstance(raw_detail, dict) else {}
     alarm = detail.get("alarmName")
     state_block = detail.get("state")
     state = state_block.get("value") if isinstance(state_block, dict) else None
