@@ -73,7 +73,7 @@ rehearse: $(STAMP) ## Demo rehearsals (a healthy cutover and one that rolls back
 	@echo "Reports: $(REPORTS)/healthy.html $(REPORTS)/alarm-mid-step.html"
 
 chaos: $(STAMP) ## A longer chaos campaign (CHAOS_EXAMPLES=300 by default); prints its figures
-	$(BIN)/python bench/chaos.py --examples $(CHAOS_EXAMPLES)
+	$(BIN)/python bench/chaos.py --examples $(CHAOS_EXAMPLES) $(if $(SEED),--seed $(SEED))
 
 schema: $(STAMP) ## Regenerate schemas/plan.schema.json from the library
 	$(BIN)/python -c "from cutover.plan import plan_json_schema_text as t; open('schemas/plan.schema.json','w').write(t())"

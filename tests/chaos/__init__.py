@@ -1,0 +1,1 @@
+"""Chaos tests: property-based rehearsals under injected faults and changing signals."""
