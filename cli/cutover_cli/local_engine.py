@@ -182,6 +182,7 @@ class LocalEngine:
         self._lock = threading.RLock()
         self._saved_env: dict[str, str | None] = {}
         self._mock: Any = None
+        self._serializing = False
         self.template = sam_template.load_template()
         self.root = sam_template.repo_root()
 
@@ -219,6 +220,7 @@ class LocalEngine:
         else:
             self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
             self._mock.start()
+            self._serialize_emulator_calls()
         self._reset_library()
         boto3.setup_default_session(region_name=REGION)
         events: Any = boto3.DEFAULT_SESSION.events  # type: ignore[union-attr]
@@ -236,6 +238,7 @@ class LocalEngine:
                 self._server.stop()
             else:
                 self._mock.stop()
+                self._unserialize_emulator_calls()
             self._clients.clear()
             boto3.DEFAULT_SESSION = None
             for key, value in self._saved_env.items():
@@ -257,6 +260,34 @@ class LocalEngine:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._server.start()
+
+    def _serialize_emulator_calls(self) -> None:
+        """One emulator call at a time, so concurrent executions' handlers may run side by side as Lambdas do.
+
+        The emulator's backends are not thread-safe (a DynamoDB transaction deep-copies a table while
+        another thread writes to it); each call is made atomic instead of each handler, so a handler
+        sleeping in a backoff holds nobody up.  Calls are short and never wait for another thread
+        (SendTaskSuccess only notifies the execution's own thread), so this cannot deadlock."""
+        from moto.core.models import botocore_stubber
+
+        if "process_request" in botocore_stubber.__dict__:
+            return  # an enclosing engine already did
+        self._serializing = True
+        process = botocore_stubber.process_request
+        lock = threading.RLock()
+
+        def one_at_a_time(request: Any) -> Any:
+            with lock:
+                return process(request)
+
+        botocore_stubber.process_request = one_at_a_time  # type: ignore[method-assign]
+
+    def _unserialize_emulator_calls(self) -> None:
+        from moto.core.models import botocore_stubber
+
+        if self._serializing:
+            botocore_stubber.__dict__.pop("process_request", None)
+            self._serializing = False
 
     def _wait_for_quiet(self) -> None:
         """Let the interpreter's threads settle before the emulator goes away."""
