@@ -42,6 +42,25 @@ def test_throttling_and_prior_request_are_retried_in_shift_and_rollback() -> Non
     assert rollback["kinds"].count("rollback") == 1 and "rollback_attempt_failed" not in rollback["kinds"]
 
 
+def test_route53_busy_past_a_task_is_retried_by_the_workflow_not_rejected() -> None:
+    """Given Route 53 refusing more calls than one task retries (the snapshot's read, then the first shift),
+    the workflow retries the task: the cutover is not REJECTED nor rolled back, and each step lands once."""
+    record = run("route53-busy-longer-than-a-task")
+    assert record["output"]["outcome"] == "COMPLETED"
+    assert record["output"]["faults_injected"] == 18
+    assert record["output"]["route53_change_batches"] == 2
+    assert [e["data"]["percent"] for e in record["ledger"] if e["kind"] == "shift"] == [50, 100]
+
+
+def test_route53_busy_during_rollback_is_retried_before_paging() -> None:
+    """Given the rollback's change throttled past one task's retries, the attempt is ledgered, the
+    workflow retries it (RollbackDelayed), and the snapshot is restored without a RollbackFailed page."""
+    record = run("route53-busy-during-rollback")
+    assert record["output"]["outcome"] == "ROLLED_BACK"
+    assert record["kinds"].count("rollback_attempt_failed") == 1 and record["kinds"].count("rollback") == 1
+    assert "RollbackFailed" not in record["output"]["notifications"]
+
+
 def test_invalid_change_batch_is_sent_once() -> None:
     record = run("route53-invalid-change-batch")
     assert record["output"]["reason"].startswith(

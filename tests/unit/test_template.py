@@ -306,6 +306,31 @@ def test_the_definition_uses_jsonpath_only(asl_text: str) -> None:
     assert not re.search(r'"QueryLanguage"\s*:\s*"JSONata"', asl_text)
 
 
+@pytest.mark.parametrize(
+    ("state", "error"),
+    [
+        ("Prepare", "Route53Unavailable"),
+        ("ShiftWeights", "Route53Unavailable"),
+        ("CheckSync", "Route53Unavailable"),
+        ("Rollback", "RollbackDelayed"),
+    ],
+)
+def test_a_busy_route53_is_retried_by_the_workflow_with_a_long_jittered_backoff(
+    asl_text: str, state: str, error: str
+) -> None:
+    """Given a task that calls Route 53, whose own retries a busy account (a wave) can outlast,
+    When its Retry list is read,
+    Then the busy error is retried many times, spread by full jitter and capped, before any catch-all."""
+    retriers = json.loads(asl_text)["States"][state]["Retry"]
+    matching = [i for i, r in enumerate(retriers) if error in r["ErrorEquals"]]
+    assert len(matching) == 1, retriers
+    retrier = retriers[matching[0]]
+    assert retrier["MaxAttempts"] >= 10 and retrier["JitterStrategy"] == "FULL"
+    assert retrier["BackoffRate"] > 1 and 0 < retrier["MaxDelaySeconds"] <= 120
+    catch_alls = [i for i, r in enumerate(retriers) if "States.ALL" in r["ErrorEquals"]]
+    assert all(matching[0] < i for i in catch_alls)
+
+
 def test_state_machine_is_standard_logged_and_traced() -> None:
     """Given the state machine resource,
     When its properties are read,

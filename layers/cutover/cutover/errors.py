@@ -57,7 +57,10 @@ class ChangeRejected(CutoverError):
 
 
 class Route53Unavailable(CutoverError):
-    """Route 53 kept throttling or reporting a prior change in progress after every retry."""
+    """Route 53 kept throttling or reporting a prior change in progress after every retry of one call.
+
+    Transient by nature (a busy account or zone): the workflow retries the whole task with a long,
+    jittered backoff before it gives up, so a wave of cutovers queues instead of failing."""
 
 
 class SyncTimeout(CutoverError):
@@ -70,6 +73,11 @@ class RollbackIncomplete(CutoverError):
     def __init__(self, message: str, manual_change_batches: dict[str, Any]):
         self.manual_change_batches = manual_change_batches
         super().__init__(message)
+
+
+class RollbackDelayed(RollbackIncomplete):
+    """The rollback could not be written yet because Route 53 kept throttling or had a prior change in
+    progress: the workflow retries it (with a longer backoff than other failures) before paging."""
 
 
 class ConfigurationError(CutoverError):

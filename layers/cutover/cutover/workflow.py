@@ -15,25 +15,31 @@ from __future__ import annotations
 import json
 import os
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
-from cutover import aws, notify, policy, route53, signals, weights
+# route53, signals and the plan model (pydantic) are imported by the steps that use them, so the
+# handlers that never read a plan or Route 53 (start, wake watchers, register a wait) start without them.
+from cutover import aws, notify, policy, weights
 from cutover.errors import (
     CutoverError,
     DriftDetected,
     PlanInvalid,
     RecordsInvalid,
     RecordsLocked,
+    RollbackDelayed,
     RollbackIncomplete,
+    Route53Unavailable,
     SyncTimeout,
 )
 from cutover.ledger import Store, default_store
 from cutover.observability import count, gauge, logger
-from cutover.plan import Plan, validate_plan
 from cutover.settings import settings
+
+if TYPE_CHECKING:
+    from cutover.plan import Plan
 
 REQUEST_DETAIL_TYPE = "Cutover Requested"
 
@@ -79,6 +85,8 @@ def _doc(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _plan(doc: dict[str, Any]) -> Plan:
+    from cutover.plan import validate_plan
+
     return validate_plan(doc["plan"])
 
 
@@ -281,6 +289,8 @@ def prepare(event: dict[str, Any]) -> dict[str, Any]:
     Never raises for bad input: it returns ``accepted: false`` with the
     reason, and the workflow ends REJECTED without any write to Route 53.
     """
+    from cutover.plan import validate_plan
+
     execution_arn = event["execution_arn"]
     execution_id = _execution_id(execution_arn)
     request = event.get("event")
@@ -310,6 +320,8 @@ def prepare(event: dict[str, Any]) -> dict[str, Any]:
     except Exception as err:
         # Whatever went wrong after the lock, nothing was written to Route 53: free the records.
         store().release_locks(keys, execution_id)
+        if isinstance(err, Route53Unavailable):
+            raise  # a busy account, not bad records: the Prepare state retries it with a long backoff
         problems = err.problems if isinstance(err, RecordsInvalid) else [str(err)]
         if isinstance(err, CutoverError):
             return _rejected(execution_arn, plan.name, "records are not usable: " + "; ".join(problems), problems)
@@ -319,6 +331,8 @@ def prepare(event: dict[str, Any]) -> dict[str, Any]:
 def _prepare_locked(
     plan: Plan, overrides: dict[str, Any], execution_arn: str, execution_id: str, keys: list[str]
 ) -> dict[str, Any]:
+    from cutover import route53
+
     snapshot = route53.read_pairs(aws.client("route53"), plan)
     weights.assert_safe(weights.weights_of_snapshot(snapshot))
     timing = _timing(plan, overrides)
@@ -365,6 +379,8 @@ def _prepare_locked(
 
 def evaluate(event: dict[str, Any]) -> dict[str, Any]:
     """One evaluation of every gate (preflight or bake), and the decision it leads to."""
+    from cutover import signals
+
     doc = _doc(event)
     plan = _plan(doc)
     progress = dict(doc["progress"])
@@ -439,6 +455,8 @@ def _guard(
     doc: dict[str, Any], plan: Plan, progress: dict[str, Any], control: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
     """Before the final flip: reverse replication ready, then the CDC pipe drained."""
+    from cutover import signals
+
     progress["guard_checks"] += 1
     entry: dict[str, Any] = {"phase": "guard", "percent": progress["percent"], "check": progress["guard_checks"]}
     checks: list[signals.Check] = []
@@ -557,6 +575,8 @@ def shift(event: dict[str, Any]) -> dict[str, Any]:
     wrote (or already the target, when this is a retry of a step whose change
     went through).  Anything else is someone else's change: DriftDetected.
     """
+    from cutover import route53
+
     doc = _doc(event)
     plan = _plan(doc)
     progress = dict(doc["progress"])
@@ -592,6 +612,8 @@ def shift(event: dict[str, Any]) -> dict[str, Any]:
 
 def await_sync(event: dict[str, Any]) -> dict[str, Any]:
     """Poll the pending changes once; raise SyncTimeout when the poll budget is spent."""
+    from cutover import route53
+
     doc = _doc(event)
     progress = dict(doc["progress"])
     ids = [c["change_id"] for c in doc.get("changes", [])]
@@ -733,6 +755,8 @@ NO_REVERSE = (
 
 def _data_safety_after_final_flip(plan: Plan) -> str:
     """What a rollback after the final flip means for the data, said plainly in every notification."""
+    from cutover import signals
+
     if plan.reverse_replication is None:
         return NO_REVERSE
     check = signals.check_reverse(plan.reverse_replication)
@@ -750,6 +774,8 @@ def _data_safety_after_final_flip(plan: Plan) -> str:
 
 def rollback(event: dict[str, Any]) -> dict[str, Any]:
     """Write the snapshot back, exactly, one batch per zone, and wait for INSYNC."""
+    from cutover import route53
+
     state = event.get("state") or {}
     doc = _doc(event)
     reason = _reason(state, doc)
@@ -771,7 +797,9 @@ def rollback(event: dict[str, Any]) -> dict[str, Any]:
         )
     except Exception as err:
         store().record(doc["execution_id"], "rollback_attempt_failed", {"error": str(err), "reason": reason})
-        raise RollbackIncomplete(f"rollback not complete: {err}", batches) from err
+        # A busy Route 53 is retried longer than a refusal (see the Rollback state's Retry).
+        failure = RollbackDelayed if isinstance(err, Route53Unavailable) else RollbackIncomplete
+        raise failure(f"rollback not complete: {err}", batches) from err
     restored = weights.weights_of_snapshot(doc["snapshot"])
     if progress.get("final_flip_done"):
         doc["data_safety"] = _data_safety_after_final_flip(_plan(doc))
@@ -821,6 +849,8 @@ def finalize(event: dict[str, Any]) -> dict[str, Any]:
     if outcome in ("ROLLED_BACK", "ABANDONED") and snapshot:
         doc["last_written"] = weights.weights_of_snapshot(snapshot)
     if outcome == "ROLLBACK_FAILED" and snapshot:
+        from cutover import route53
+
         fields["manual_change_batches"] = route53.restore_batches(snapshot, comment=f"manual rollback of {doc['name']}")
         fields["action"] = (
             "Apply each change batch with: aws route53 change-resource-record-sets "
