@@ -21,7 +21,9 @@ SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "cutover-controller")
 _stream = sys.stderr if os.environ.get("CUTOVER_LOG_STREAM") == "stderr" else sys.stdout
 
 logger = Logger(service=SERVICE, stream=_stream)
-tracer = Tracer(service=SERVICE)
+# X-Ray traces the AWS calls: patch botocore only. By default the Tracer tries every library the X-Ray SDK
+# supports, which here adds a dozen failed imports and a patched sqlite3 (unused) to every cold start.
+tracer = Tracer(service=SERVICE, patch_modules=("botocore",))
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "CutoverController")
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 

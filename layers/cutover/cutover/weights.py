@@ -13,10 +13,12 @@ is never safe to write.  Nothing here touches AWS.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cutover.errors import UnsafeWeights
-from cutover.plan import Plan
+
+if TYPE_CHECKING:  # only for annotations: the weights need no pydantic
+    from cutover.plan import Plan
 
 Weights = dict[str, dict[str, int]]
 
