@@ -1015,7 +1015,7 @@ def test_mgn_verdict_per_server() -> None:
                 source_server(ids[5], lag="soon"),
             ]
         },
-        {"filters": {"sourceServerIDs": ids}},
+        {"filters": {"sourceServerIDs": ids}, "maxResults": 200},
     )
 
     with stub:
@@ -1066,7 +1066,7 @@ def test_mgn_follows_next_token() -> None:
     When the MGN family is checked
     Then nextToken is followed with the same filter and both servers are judged."""
     mgn, stub = stubbed("mgn")
-    request = {"filters": {"sourceServerIDs": [SERVER_A, SERVER_B]}}
+    request = {"filters": {"sourceServerIDs": [SERVER_A, SERVER_B]}, "maxResults": 200}
     stub.add_response("describe_source_servers", {"items": [source_server(SERVER_A)], "nextToken": "t2"}, request)
     stub.add_response("describe_source_servers", {"items": [source_server(SERVER_B)]}, {**request, "nextToken": "t2"})
 
@@ -1080,11 +1080,13 @@ def test_mgn_follows_next_token() -> None:
 def test_mgn_chunks_ids_at_the_model_limit() -> None:
     """Given 201 MGN gates (the sourceServerIDs filter takes at most 200 ids)
     When the MGN family is checked
-    Then two calls are made, of 200 and 1 ids."""
+    Then two calls are made, of 200 and 1 ids, each asking for a page that holds them all."""
     mgn, stub = stubbed("mgn")
     ids = [f"s-{i:017x}" for i in range(201)]
-    stub.add_response("describe_source_servers", {"items": []}, {"filters": {"sourceServerIDs": ids[:200]}})
-    stub.add_response("describe_source_servers", {"items": []}, {"filters": {"sourceServerIDs": ids[200:]}})
+    for chunk in (ids[:200], ids[200:]):
+        stub.add_response(
+            "describe_source_servers", {"items": []}, {"filters": {"sourceServerIDs": chunk}, "maxResults": 200}
+        )
 
     with stub:
         checks = check_mgn([mgn_gate(i) for i in ids], mgn)
@@ -1218,7 +1220,8 @@ def test_alarm_states_on_moto(mocked: None) -> None:
 def test_alarms_are_asked_for_in_chunks_of_100(mocked: None) -> None:
     """Given 150 alarm names
     When the alarm family is checked
-    Then DescribeAlarms is called twice, with 100 and 50 names, asking for metric and composite alarms."""
+    Then DescribeAlarms is called twice, with 100 and 50 names, asking for metric and composite alarms
+    in pages of 100 (the API's default page is 50 alarms)."""
     cw = boto3.client("cloudwatch", region_name=REGION)
     names = [f"alarm-{i:03d}" for i in range(150)]
     for name in names[::10]:
@@ -1230,8 +1233,28 @@ def test_alarms_are_asked_for_in_chunks_of_100(mocked: None) -> None:
     assert [len(c["AlarmNames"]) for c in calls] == [100, 50]
     assert calls[0]["AlarmNames"] + calls[1]["AlarmNames"] == names
     assert all(c["AlarmTypes"] == ["MetricAlarm", "CompositeAlarm"] for c in calls)
+    assert all(c["MaxRecords"] == 100 for c in calls)
     assert len(checks) == 150
     assert sum(c.status == "pass" for c in checks) == 15
+
+
+def test_a_hundred_alarms_are_one_call() -> None:
+    """Given 100 alarm names (DescribeAlarms returns 50 alarms a page unless MaxRecords says otherwise)
+    When the alarm family is checked
+    Then one call asks for a page of 100 and judges every alarm."""
+    cw, stub = stubbed("cloudwatch")
+    names = [f"alarm-{i:03d}" for i in range(100)]
+    stub.add_response(
+        "describe_alarms",
+        {"MetricAlarms": [{"AlarmName": name, "StateValue": "OK"} for name in names]},
+        {"AlarmNames": names, "AlarmTypes": ["MetricAlarm", "CompositeAlarm"], "MaxRecords": 100},
+    )
+
+    with stub:
+        checks = check_alarms(names, cw)
+    stub.assert_no_pending_responses()
+
+    assert [c.status for c in checks] == ["pass"] * 100
 
 
 def test_composite_alarms_and_pagination() -> None:
@@ -1240,7 +1263,11 @@ def test_composite_alarms_and_pagination() -> None:
     Then NextToken is followed and composite alarms are judged like metric alarms."""
     cw, stub = stubbed("cloudwatch")
     updated = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-    request = {"AlarmNames": ["orders-metric", "orders-composite"], "AlarmTypes": ["MetricAlarm", "CompositeAlarm"]}
+    request = {
+        "AlarmNames": ["orders-metric", "orders-composite"],
+        "AlarmTypes": ["MetricAlarm", "CompositeAlarm"],
+        "MaxRecords": 100,
+    }
     stub.add_response(
         "describe_alarms",
         {

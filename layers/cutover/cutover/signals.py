@@ -54,7 +54,9 @@ DMS_VALIDATION_NOT_ENABLED = "Not enabled"
 ALARM_STATES: dict[str, Status] = {"OK": "pass", "ALARM": "breach", "INSUFFICIENT_DATA": "missing"}
 
 # API limits (botocore models): GetMetricData takes up to 500 queries, DescribeAlarms
-# up to 100 names, DescribeSourceServers' sourceServerIDs filter up to 200 ids.
+# up to 100 names, DescribeSourceServers' sourceServerIDs filter up to 200 ids.  Pages are
+# asked for at those sizes too, so each chunk is one call: DescribeAlarms returns 50 alarms a
+# page unless MaxRecords (at most 100) says otherwise, and MGN does not document its default.
 MAX_METRIC_QUERIES = 500
 MAX_ALARM_NAMES = 100
 MAX_MGN_SERVER_IDS = 200
@@ -660,7 +662,7 @@ def decide_mgn(gates: Sequence[MgnGate], servers: Sequence[Mapping[str, Any]], p
 def _read_mgn_servers(ids: Sequence[str], mgn: Any) -> list[dict[str, Any]]:
     servers: list[dict[str, Any]] = []
     for chunk in _chunks(ids, MAX_MGN_SERVER_IDS):
-        kwargs: dict[str, Any] = {"filters": {"sourceServerIDs": chunk}}
+        kwargs: dict[str, Any] = {"filters": {"sourceServerIDs": chunk}, "maxResults": MAX_MGN_SERVER_IDS}
         while True:
             page = _call("DescribeSourceServers", mgn.describe_source_servers, **kwargs)
             servers.extend(page.get("items") or [])
@@ -711,7 +713,11 @@ def decide_alarms(names: Sequence[str], alarms: Sequence[Mapping[str, Any]]) -> 
 def _read_alarms(names: Sequence[str], cloudwatch: Any) -> list[dict[str, Any]]:
     alarms: list[dict[str, Any]] = []
     for chunk in _chunks(names, MAX_ALARM_NAMES):
-        kwargs: dict[str, Any] = {"AlarmNames": chunk, "AlarmTypes": ["MetricAlarm", "CompositeAlarm"]}
+        kwargs: dict[str, Any] = {
+            "AlarmNames": chunk,
+            "AlarmTypes": ["MetricAlarm", "CompositeAlarm"],
+            "MaxRecords": MAX_ALARM_NAMES,
+        }
         while True:
             page = _call("DescribeAlarms", cloudwatch.describe_alarms, **kwargs)
             alarms.extend(page.get("MetricAlarms") or [])
