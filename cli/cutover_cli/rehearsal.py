@@ -89,8 +89,11 @@ class Rehearsal:
         scenario: Scenario,
         observer: Observer | None = None,
         zone_map: dict[str, str] | None = None,
+        timing: dict[str, int] | None = None,
     ):
-        """``zone_map`` (plan zone id -> emulator zone id) is shared by the rehearsals of a wave."""
+        """``zone_map`` (plan zone id -> emulator zone id) is shared by the rehearsals of a wave.
+        ``timing`` overrides the engine's short waits, e.g. ``{"check_wait_seconds": 1}`` for check waits
+        that really elapse when a subclass's ``on_check_wait`` leaves them to time out."""
         self.plan_data = copy.deepcopy(plan_data)
         self.plan = plan
         self.scenario = scenario
@@ -114,6 +117,7 @@ class Rehearsal:
         self.alarm_events: list[float] = []  # when each alarm event reached the controller
         self.pending_polls = 0
         self.records: list[dict[str, str]] = []
+        self.timing = dict(timing or {})
 
     # ------------------------------------------------------------------ run
 
@@ -143,7 +147,10 @@ class Rehearsal:
     def start(self, name: str = "rehearsal") -> str:
         self.execution_id = name
         self.observer("start", {"plan": self.plan_data.get("name") if isinstance(self.plan_data, dict) else None})
-        return self.engine.start({"plan": self._plan_for_engine()}, name=name)
+        request: dict[str, Any] = {"plan": self._plan_for_engine()}
+        if self.timing:
+            request["timing"] = self.timing
+        return self.engine.start(request, name=name)
 
     def owns(self, payload: dict[str, Any]) -> bool:
         """Is this invocation part of this rehearsal's execution (several may share an engine)?"""

@@ -281,3 +281,46 @@ def test_alarm_event_aborts_the_bake_and_the_rollback_batch_follows() -> None:
     assert breach["check"] == 4  # the woken evaluation is the 4th, as the timeline says: not an extra one
     assert kinds[woke:].index("rollback") > 0
     assert record["reaction_seconds"] is not None and record["reaction_seconds"] > 0
+
+
+def test_a_check_wait_left_unanswered_times_out_after_the_given_timing(tmp_path: Path) -> None:
+    """Given ``timing`` check_wait_seconds=1 and a rehearsal that leaves its first check wait unanswered,
+    then the interpreter times that wait out after about a second (not the 60 s fallback), the next
+    evaluation runs without being woken, and the cutover goes on to complete."""
+    import time
+
+    from cutover.plan import load_plan_file
+    from cutover_cli.local_engine import LocalEngine
+    from cutover_cli.rehearsal import Rehearsal
+    from cutover_cli.scenario import load_scenario_file
+
+    class LeavesTheFirstWait(Rehearsal):
+        left_at: float | None = None
+        resumed_after: float | None = None
+        resumed_by: Any = None
+
+        def on_check_wait(self, engine: LocalEngine, payload: dict[str, Any]) -> None:
+            if self.left_at is None:
+                self.left_at = time.monotonic()  # unanswered: the task's timeout decides
+                return
+            super().on_check_wait(engine, payload)
+
+        def before_invoke(self, function: str, payload: dict[str, Any]) -> None:
+            if function == "EvaluateGatesFunction" and self.left_at is not None and self.resumed_after is None:
+                self.resumed_after = time.monotonic() - self.left_at
+                self.resumed_by = (payload.get("state") or {}).get("wake")
+            super().before_invoke(function, payload)
+
+    plan = load_plan_file(small_plan(tmp_path))
+    preflight = {
+        "at": "preflight",
+        "alarms": {"app-5xx": "OK"},
+        "dms": {"t": {"source_latency": 1, "target_latency": 2}},
+    }
+    scenario = load_scenario_file(write(tmp_path, "healthy.yaml", {"timeline": [preflight]}), plan)
+    rehearsal = LeavesTheFirstWait(plan.to_data(), plan, scenario, timing={"check_wait_seconds": 1})
+    record = rehearsal.run()
+
+    assert record["output"]["outcome"] == "COMPLETED"
+    assert rehearsal.resumed_after is not None and 0.5 < rehearsal.resumed_after < 30
+    assert rehearsal.resumed_by["Error"] == "States.Timeout"
