@@ -14,7 +14,7 @@ CHECKOV_VENV ?= $(VENV)/checkov
 CHECKOV_VERSION ?= 3.3.30
 CHAOS_EXAMPLES ?= 300
 
-.PHONY: help install lint format typecheck validate cfn-lint checkov build test unit integration coverage rehearse chaos schema deploy clean
+.PHONY: help install lint format typecheck validate cfn-lint checkov build test unit integration coverage rehearse chaos bench schema deploy clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -74,6 +74,13 @@ rehearse: $(STAMP) ## Demo rehearsals (a healthy cutover and one that rolls back
 
 chaos: $(STAMP) ## A longer chaos campaign (CHAOS_EXAMPLES=300 by default); prints its figures
 	$(BIN)/python bench/chaos.py --examples $(CHAOS_EXAMPLES) $(if $(SEED),--seed $(SEED))
+
+bench: build ## Every benchmark in bench/: prints its tables, writes bench/results.json (see docs/performance.md)
+	$(BIN)/python bench/reaction.py
+	$(BIN)/python bench/coldstart.py
+	$(BIN)/python bench/api_calls.py
+	$(BIN)/python bench/wave_scale.py
+	$(BIN)/python bench/rehearsal_speed.py
 
 schema: $(STAMP) ## Regenerate schemas/plan.schema.json from the library
 	$(BIN)/python -c "from cutover.plan import plan_json_schema_text as t; open('schemas/plan.schema.json','w').write(t())"
