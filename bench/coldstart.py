@@ -14,9 +14,11 @@ warm-up round that is not counted, so the machine's load falls on handlers and b
 Each handler's figure is the median of ``--runs`` runs, with its 95th percentile and its ratio to the
 baseline's median.
 
-What runs is the build: the function folders and the layer of ``--build-dir``, copied without bytecode
-as the layer ships (Lambda's ``/opt`` is read-only, so what the layer does not ship as ``.pyc`` is
-compiled at every cold start; the children run with ``-B`` so none is written). The layer's wheels are
+What runs is the build: the function folders and the layer of ``--build-dir`` as the layer ships
+(Lambda's ``/opt`` is read-only, so what the layer does not ship as ``.pyc`` is compiled at every cold
+start; the children run with ``-B`` so none is written). When the build put bytecode in the layer (it
+does when a Python 3.13 is at hand), that bytecode is for the runtime's Python, so the copy here is
+compiled by this interpreter instead; without it, the copy has none. The layer's wheels are
 built for the runtime (arm64, CPython 3.13): the pure-Python ones run here as built; a distribution
 with compiled code is replaced by the same version installed for this interpreter. boto3 and its
 dependencies, which the runtime provides, come from this environment with their bytecode. The
@@ -161,6 +163,7 @@ class Build:
     host_layers: dict[str, Path] = field(default_factory=dict)  # logical id -> runnable copy of python/
     substituted: list[dict[str, str]] = field(default_factory=list)
     bytecode: bool = False
+    shipped_bytecode: bool = False  # the built layer carries .pyc files (for the runtime's Python)
 
     def paths(self, function: Function, runtime: Path) -> list[Path]:
         by_dir = {d: lid for lid, d in self.layer_dirs.items()}
@@ -291,7 +294,9 @@ def host_copy(build: Build, lid: str, into: Path) -> Path:
             elif local.exists():
                 shutil.copy2(local, built)
         build.substituted.append({"distribution": name, "version": version, "built_for": tags[0]})
-    if build.bytecode:
+    # Bytecode the layer ships is for the runtime's Python: stand in for it with this interpreter's.
+    build.shipped_bytecode = build.shipped_bytecode or next(source.rglob("*.pyc"), None) is not None
+    if build.bytecode or build.shipped_bytecode:
         subprocess.run(
             [sys.executable, "-m", "compileall", "-q", "-j", "0", str(target)], check=True, stdout=subprocess.DEVNULL
         )
@@ -554,7 +559,7 @@ def report(
     current = by_build["current"]
     slowest = max(current, key=lambda n: current[n]["median_ms"]) if current else None
 
-    print_handlers(current, base, args)
+    print_handlers(current, base, args, builds[0].shipped_bytecode)
     if slowest:
         ratio = current[slowest]["ratio_to_baseline"]
         print(f"slowest: {slowest}, {ratio} x the baseline (target at most {TARGET_RATIO})")
@@ -589,6 +594,7 @@ def report(
         "target_ratio": TARGET_RATIO,
         "import_profile_ms": {"handler": slowest, "runs": args.profile_runs, **profiles},
         "layer": layers["current"],
+        "layer_ships_bytecode": builds[0].shipped_bytecode,
     }
     if by_build.get("before"):
         before = next(b for b in builds if b.key == "before")
@@ -607,12 +613,15 @@ def report(
     return figures
 
 
-def print_handlers(current: dict[str, dict[str, Any]], base: dict[str, Any], args: argparse.Namespace) -> None:
+def print_handlers(
+    current: dict[str, dict[str, Any]], base: dict[str, Any], args: argparse.Namespace, bytecode: bool
+) -> None:
     rows: list[list[Any]] = [[f"baseline: import boto3 + {args.baseline_client} client", "", *_cells(base), ""]]
     for name, fig in current.items():
         rows.append([name, " ".join(fig["clients"]), *_cells(fig), fig["ratio_to_baseline"]])
     print_table(
-        f"Cold start (import + clients, fresh interpreter, layer without bytecode): median of {args.runs} runs, ms",
+        f"Cold start (import + clients, fresh interpreter, layer as shipped: {'with' if bytecode else 'without'} "
+        f"bytecode): median of {args.runs} runs, ms",
         ["handler", "clients built", "median", "p95", "import", "clients", "x baseline"],
         rows,
     )
@@ -689,7 +698,8 @@ def _method(args: argparse.Namespace) -> dict[str, Any]:
         "interpreter": f"CPython {sys.version.split()[0]} (Lambda runs 3.13 on arm64)",
         "child": "python -I -S -B bench/_coldstart_child.py: clock from before the first import to the last client",
         "order": "one warm-up round, then every target once per round in a shuffled order",
-        "layer": "the built layer without bytecode (as shipped); platform wheels replaced by the same version here",
+        "layer": "the built layer as shipped: with bytecode when the build made it (compiled here by this "
+        "interpreter in its place), else without; platform wheels replaced by the same version here",
         "runtime": "boto3, botocore, s3transfer, jmespath, urllib3, dateutil, six from this environment, with bytecode",
         "baseline_client": args.baseline_client,
         "seed": args.seed,
