@@ -44,7 +44,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cutover.errors import PlanInvalid
-from cutover.plan import MAX_FILE_BYTES, Plan, load_plan_file, parse_document, shape_problems
+from cutover.plan import Plan, load_plan_file, read_document_file, shape_problems
 from cutover.workflow import execution_name
 from cutover_cli.operator import Operator, OperatorError
 
@@ -126,14 +126,7 @@ class Wave:
 def load_wave_file(path: str | Path) -> Wave:
     """Read and validate a wave file and every plan it names; raises :class:`PlanInvalid` listing
     every problem, each naming its field (``cutovers[2].plan: steps[0]: ...``)."""
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except OSError as err:
-        raise PlanInvalid([f"{p}: cannot be read ({err.strerror})"]) from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise PlanInvalid([f"{p}: is {len(raw)} bytes; a wave file is at most {MAX_FILE_BYTES} bytes"])
-    return validate_wave(parse_document(raw, source=str(p)), p.parent)
+    return validate_wave(read_document_file(path, what="wave"), Path(path).parent)
 
 
 def validate_wave(data: Any, base: Path) -> Wave:

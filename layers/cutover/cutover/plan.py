@@ -14,6 +14,7 @@ example ``steps[2]: must be greater than 25``.  Nothing here touches AWS.
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -421,6 +422,7 @@ def parse_document(text: str | bytes, source: str = "plan") -> Any:
         raise PlanInvalid([f"{source}: has a value YAML cannot read: {first}"]) from None
 
 
+@cache
 def _loader() -> Any:
     """SafeLoader that refuses a key given twice (YAML keeps the last silently; a plan must not)."""
     import yaml
