@@ -53,8 +53,6 @@ FAST_TIMING = {
     "check_wait_seconds": 60,  # only a fallback: the engine completes check waits itself
     "sync_poll_seconds": 0,
     "ttl_wait_seconds": 0,
-    "approval_timeout_seconds": 1,
-    "fence_timeout_seconds": 1,
     "rollback_sync_timeout_seconds": 5,
 }
 
@@ -63,7 +61,6 @@ INTERACTIVE_TIMING = {
     "check_wait_seconds": 5,
     "sync_poll_seconds": 1,
     "ttl_wait_seconds": 0,
-    "approval_timeout_seconds": 900,
     "rollback_sync_timeout_seconds": 30,
 }
 
@@ -148,10 +145,11 @@ class LocalEngine:
     """Run cutovers on the local engine.  Use as a context manager.
 
     ``on_check_wait(engine, payload)`` is called when the workflow enters a
-    check wait (its token is stored by then); the default completes the wait
-    at once, which is what the timer does on AWS after the interval.
-    ``on_approval(engine, payload)`` answers approval requests; the default
-    approves.  Either may do nothing and let the task's timeout fire.
+    wait (its token is stored by then; ``payload["wait"]`` says what it is for);
+    the default completes the wait at once, which is what the timer does on AWS
+    after the interval. ``on_approval(engine, payload)`` is called instead for
+    a wait that a person answers (an approval, a write fence); the default
+    approves. Either may do nothing and let the task's timeout fire.
     """
 
     def __init__(
@@ -303,12 +301,11 @@ class LocalEngine:
 
     @staticmethod
     def _reset_library() -> None:
-        from cutover import aws, ledger, settings, workflow
+        from cutover import aws, ledger, settings
 
         settings.settings.cache_clear()
         ledger.reset_store()
         aws.reset_clients()
-        workflow.reset()
 
     def client(self, service: str) -> Any:
         """A client of the emulator, created once (client creation is slow and not thread-safe)."""
@@ -407,7 +404,7 @@ class LocalEngine:
             execution_id = payload["execution_arn"].rsplit(":", 1)[-1]
             self.finals[execution_id] = record.result
         elif logical_id == "RegisterWaitFunction":
-            if payload.get("purpose") in ("approval", "fence"):
+            if (payload.get("wait") or {}).get("kind") in ("approval", "fence"):
                 self.on_approval(self, payload)
             else:
                 self.on_check_wait(self, payload)
@@ -421,17 +418,32 @@ class LocalEngine:
 
     @staticmethod
     def approve(engine: LocalEngine, payload: dict[str, Any]) -> None:
-        engine.send_success(payload["token"], {"approved_by": "local-engine"})
+        """A person approves (or confirms the fence), through the operator's commands."""
+        engine.answer(payload, approve=True)
 
     @staticmethod
     def reject(engine: LocalEngine, payload: dict[str, Any]) -> None:
-        engine.client("stepfunctions").send_task_failure(
-            taskToken=payload["token"], error="ApprovalRejected", cause="refused by local-engine"
-        )
+        engine.answer(payload, approve=False, reason="refused by local-engine")
+
+    @staticmethod
+    def no_answer(engine: LocalEngine, payload: dict[str, Any]) -> None:
+        """Nobody answers during this interval: it passes (as on AWS), and the deadline comes closer."""
+        engine.send_success(payload["token"], {"woken_by": "interval"})
 
     @staticmethod
     def leave_unanswered(engine: LocalEngine, payload: dict[str, Any]) -> None:
         """Do nothing: the task's timeout decides."""
+
+    def answer(self, payload: dict[str, Any], approve: bool, reason: str = "", who: str = "local-engine") -> str:
+        """Answer the approval or write fence ``payload`` registered, as an operator would."""
+        from cutover.words import Phase
+
+        kind = Phase((payload.get("wait") or {}).get("kind"))
+        op = self.operator(identity=who)
+        execution_id = str(payload["execution_id"])
+        if not approve:
+            return op.refuse(execution_id, kind, reason or "refused")
+        return op.confirm_fence(execution_id) if kind is Phase.FENCE else op.approve(execution_id)
 
     def send_success(self, token: str, output: dict[str, Any]) -> None:
         self.client("stepfunctions").send_task_success(taskToken=token, output=json.dumps(output))

@@ -61,8 +61,12 @@ OPERATE_HELP = {
         "cutover status orders-cutover-3f2a9c --watch",
     ),
     "approve": (
-        "approve the pending approval (recorded with your AWS identity)",
+        "approve the step the cutover waits to shift to, or --refuse it (recorded with your AWS identity)",
         "cutover approve orders-cutover-3f2a9c",
+    ),
+    "confirm-fence": (
+        "confirm writes to the old database are fenced before the final flip, or --refuse",
+        "cutover confirm-fence orders-cutover-3f2a9c",
     ),
     "abort": (
         "abort: roll back now (or abandon before any change)",
@@ -81,6 +85,14 @@ OPERATE_HELP = {
         "print the ledger as the change record (or write it as HTML)",
         "cutover report orders-cutover-3f2a9c --html change-record.html",
     ),
+    "finalize": (
+        "after a COMPLETED cutover only: finalize the MGN cutover of its servers (cannot be undone)",
+        "cutover finalize orders-cutover-3f2a9c --confirm orders-cutover",
+    ),
+    "unlock": (
+        "free a record's lock whose cutover is gone (ended or never started), recorded in its ledger",
+        'cutover unlock api.example.com --reason "execution deleted by hand"',
+    ),
 }
 
 
@@ -97,10 +109,18 @@ def _add_operator_commands(sub: Any) -> None:
         if command == "start":
             p.add_argument("plan", metavar="PLAN", help="the plan file (YAML or JSON)")
             p.add_argument("--request-id", help="idempotency key: the same id never starts a second cutover")
+        elif command == "unlock":
+            p.add_argument("record", metavar="RECORD", help="a record name, or a lock key ZONE|name|TYPE")
+            p.add_argument("--reason", required=True, help="why: recorded in the ledger of the cutover that held it")
         else:
             p.add_argument("execution_id", metavar="ID", help="the execution id `cutover start` printed")
         if command == "abort":
             p.add_argument("--reason", required=True, help="why: recorded in the ledger and the notifications")
+        if command in ("approve", "confirm-fence"):
+            p.add_argument(
+                "--refuse", action="store_true", help="refuse instead: the cutover rolls back (needs --reason)"
+            )
+            p.add_argument("--reason", help="why it is refused: recorded in the ledger and the notifications")
         if command == "finalize":
             p.add_argument("--confirm", metavar="NAME", help="the cutover's name, typed out (asked for when omitted)")
         if command == "status":

@@ -19,7 +19,8 @@ from rich.table import Table
 
 from cutover.errors import PlanInvalid
 from cutover.plan import load_plan_file, normalize_name
-from cutover.workflow import execution_name
+from cutover.steps.start import execution_name
+from cutover.words import Phase
 from cutover_cli.local_engine import (
     ACCOUNT,
     BUS_NAME,
@@ -110,27 +111,59 @@ def _dispatch(args: argparse.Namespace, op: Operator, console: Console, plan: An
             op.watch(args.execution_id, lambda s: _show_status(console, s, args.json), interval=args.interval)
         else:
             _show_status(console, op.status(args.execution_id), args.json)
-    elif command in ("approve", "promote", "pause", "resume"):
-        console.print(getattr(op, command)(args.execution_id))
-    elif command == "abort":
-        console.print(op.abort(args.execution_id, args.reason))
     elif command == "report":
         _report(console, op, args)
     elif command == "finalize":
-        confirm = args.confirm
-        if confirm is None:
-            if not sys.stdin.isatty():
-                raise OperatorError("finalize needs --confirm NAME when not run from a terminal")
-            console.print(
-                "[bold red]MGN finalization stops replication and deletes its resources: it cannot be undone."
-            )
-            confirm = input("Type the cutover's name to confirm: ").strip()
-        console.print(op.finalize(args.execution_id, confirm))
+        console.print(op.finalize(args.execution_id, _typed_confirmation(args, console)))
+    else:
+        console.print(_act(args, op))
     return EXIT_OK
+
+
+def _act(args: argparse.Namespace, op: Operator) -> str:
+    """The commands that act on a running cutover (or a lock), each one line of answer."""
+    command = args.command
+    if command in ("approve", "confirm-fence"):
+        kind = Phase.FENCE if command == "confirm-fence" else Phase.APPROVAL
+        if args.refuse:
+            return op.refuse(args.execution_id, kind, args.reason or "")
+        return op.confirm_fence(args.execution_id) if kind is Phase.FENCE else op.approve(args.execution_id)
+    if command == "abort":
+        return op.abort(args.execution_id, args.reason)
+    if command == "unlock":
+        return op.unlock(args.record, args.reason)
+    return str(getattr(op, command)(args.execution_id))  # promote, pause, resume
+
+
+def _typed_confirmation(args: argparse.Namespace, console: Console) -> str:
+    if args.confirm is not None:
+        return str(args.confirm)
+    if not sys.stdin.isatty():
+        raise OperatorError("finalize needs --confirm NAME when not run from a terminal")
+    console.print("[bold red]MGN finalization stops replication and deletes its resources: it cannot be undone.")
+    return input("Type the cutover's name to confirm: ").strip()
 
 
 def _weights(weights: dict[str, dict[str, int]]) -> str:
     return ", ".join(f"{name}: " + " / ".join(f"{k} {v}" for k, v in w.items()) for name, w in weights.items())
+
+
+def _waiting(wait: dict[str, Any]) -> str:
+    """What the pending wait is for, in words: its kind, step, check and deadline."""
+    step = f"step {wait.get('step')} ({wait.get('percent')}%)"
+    check = f"check {wait.get('check')}" + (f" of {wait['of']}" if wait.get("of") else "")
+    deadline = f", deadline {wait['deadline']}" if wait.get("deadline") else ""
+    kind = wait.get("kind")
+    if kind == "approval":
+        return f"waiting for an approval before {step}{deadline} (cutover approve)"
+    if kind == "fence":
+        return f"waiting for the write-fence confirmation before {step}{deadline} (cutover confirm-fence)"
+    if kind == "drain":
+        return f"draining before the final flip to {step}, {check}{deadline}"
+    if kind == "preflight":
+        return f"preflight, {check}{deadline}"
+    held = " (held)" if wait.get("held") else ""
+    return f"baking {step}, {check}{held}"
 
 
 def _show_status(console: Console, status: dict[str, Any], as_json: bool) -> None:
@@ -140,8 +173,9 @@ def _show_status(console: Console, status: dict[str, Any], as_json: bool) -> Non
     state = status["outcome"] or status["status"]
     if status["paused"]:
         state += " (paused)"
-    if status["waiting_for"]:
-        state += f" - waiting for {'an approval' if status['waiting_for'] == 'approval' else 'the next check'}"
+    wait = status.get("wait")
+    if wait:
+        state += " - " + _waiting(wait)
     console.rule(f"[bold]{status['name']}[/bold] {status['execution_id']}: {state}")
     console.print(f"weights: {_weights(status['weights'])}")
     table = Table("step", "status")

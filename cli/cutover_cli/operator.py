@@ -21,19 +21,41 @@ import tomllib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from cutover import weights as weights_mod
+from cutover.errors import AnswerRefused
 from cutover.ledger import Store
-from cutover.plan import validate_plan
-from cutover.workflow import REQUEST_DETAIL_TYPE, execution_name
+from cutover.plan import normalize_name, validate_plan
+from cutover.steps.start import execution_name
+from cutover.words import REQUEST_DETAIL_TYPE, Answer, Phase
 
 OPERATOR_SOURCE = "cutover.operator"
 STACK_OUTPUTS = ("StateMachineArn", "EventBusName", "TableName", "TopicArn")
+
+
+_WHAT = {
+    Phase.APPROVAL: "an approval",
+    Phase.FENCE: "a write-fence confirmation",
+    Phase.BAKE: "a bake",
+    Phase.PREFLIGHT: "preflight",
+    Phase.DRAIN: "the drain before the final flip",
+}
+
+
+def _instead(pending: str | None) -> str:
+    """What the cutover does wait for, and the command for it."""
+    if pending == Phase.APPROVAL:
+        return ": it is waiting for an approval (use `cutover approve`)"
+    if pending == Phase.FENCE:
+        return ": it is waiting for the write-fence confirmation (use `cutover confirm-fence`)"
+    if pending in _WHAT:
+        return f": it is in {_WHAT[Phase(pending)]}"
+    return ""
 
 
 class OperatorError(Exception):
@@ -155,18 +177,63 @@ class Operator:
         return self.store.get_wait(execution_id)
 
     def approve(self, execution_id: str) -> str:
+        """Approve the step the cutover waits to shift to (never a write fence: see confirm_fence)."""
+        return self._answer(execution_id, Phase.APPROVAL, Answer.APPROVE)
+
+    def confirm_fence(self, execution_id: str) -> str:
+        """Confirm that writes to the old database are fenced, before the final flip."""
+        return self._answer(execution_id, Phase.FENCE, Answer.APPROVE)
+
+    def refuse(self, execution_id: str, kind: Phase, reason: str) -> str:
+        """Refuse the pending approval (or write fence): the cutover rolls back, or is abandoned before any change."""
+        if not reason.strip():
+            raise OperatorError(
+                "a refusal needs a reason (--reason TEXT): it goes into the ledger and the notifications"
+            )
+        return self._answer(execution_id, kind, Answer.REFUSE, reason)
+
+    def _answer(self, execution_id: str, kind: Phase, answer: Answer, reason: str | None = None) -> str:
         wait = self._running_wait(execution_id)
-        if not wait or wait.get("purpose") not in ("approval", "fence"):
-            raise OperatorError(f"cutover {execution_id} is not waiting for an approval")
+        pending = (wait or {}).get("kind")
+        if pending != kind:
+            raise OperatorError(f"cutover {execution_id} is not waiting for {_WHAT[kind]}" + _instead(pending))
+        spec = wait["wait"] if wait else {}
+        percent, step = spec.get("percent"), int(spec.get("step") or 1)
         who = self.who()
-        percent = (wait.get("detail") or {}).get("percent")
-        fence = wait.get("purpose") == "fence"
-        self._send_success(wait["token"], {"approved_by": who}, execution_id, "approval")
+        try:
+            self.store.put_answer(
+                execution_id,
+                str(kind),
+                step - 1,
+                {"answer": str(answer), "by": who, "reason": reason, "percent": percent},
+            )
+        except AnswerRefused as err:
+            raise OperatorError(f"cutover {execution_id}: {err}") from None
+        fence = kind is Phase.FENCE
+        entry = {
+            True: {True: "write_fence_confirmed", False: "write_fence_refused"},
+            False: {True: "approved", False: "approval_refused"},
+        }[fence][answer is Answer.APPROVE]
+        self.store.record(
+            execution_id, entry, {"by": who, "percent": percent, **({"reason": reason} if reason else {})}
+        )
+        # Wake the wait so the answer is read now; if this wait just ended, the next evaluation reads it.
+        woke = self._wake(wait, {"woken_by": f"answer by {who}"}) if wait else False
+        later = "" if woke else " (it takes effect at the next evaluation, within one check interval)"
+        if answer is Answer.REFUSE:
+            return f"refused {_WHAT[kind]} before {percent}% as {who}{later}"
         if fence:
-            self.store.record(execution_id, "write_fence_confirmed", {"by": who, "percent": percent})
-            return f"confirmed, as {who}, that writes to the old database are fenced before {percent}%"
-        self.store.record(execution_id, "approved", {"by": who, "percent": percent})
-        return f"approved the shift to {percent}% as {who}"
+            return f"confirmed, as {who}, that writes to the old database are fenced before {percent}%{later}"
+        return f"approved the shift to {percent}% as {who}{later}"
+
+    def _wake(self, wait: dict[str, Any], output: dict[str, Any]) -> bool:
+        try:
+            self.client("stepfunctions").send_task_success(taskToken=wait["token"], output=json.dumps(output))
+        except ClientError as err:
+            if err.response["Error"]["Code"] in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist"):
+                return False
+            raise
+        return True
 
     def abort(self, execution_id: str, reason: str) -> str:
         if not reason.strip():
@@ -188,15 +255,19 @@ class Operator:
         return f"abort requested by {who}: the cutover rolls back (or is abandoned before any change)"
 
     def promote(self, execution_id: str) -> str:
+        """End the current bake at its next evaluation, if that evaluation is healthy; only for the step
+        baking now (a late promote never ends the next step's bake)."""
         wait = self._running_wait(execution_id)
-        if wait and wait.get("purpose") in ("approval", "fence"):
-            raise OperatorError(f"cutover {execution_id} is waiting for an approval: use `cutover approve`")
+        pending = (wait or {}).get("kind")
+        if pending != Phase.BAKE:
+            raise OperatorError(f"cutover {execution_id} is not baking a step" + _instead(pending))
+        percent = (wait or {}).get("wait", {}).get("percent")
         who = self.who()
-        self.store.set_control(execution_id, promote={"by": who})
-        self.store.record(execution_id, "promote_requested", {"by": who})
+        self.store.set_control(execution_id, promote={"by": who, "percent": percent})
+        self.store.record(execution_id, "promote_requested", {"by": who, "percent": percent})
         if wait:
-            self._send_success(wait["token"], {"woken_by": f"promote by {who}"}, execution_id, "check")
-        return f"promote requested by {who}: the current bake ends at the next evaluation if it is healthy"
+            self._wake(wait, {"woken_by": f"promote by {who}"})
+        return f"promote requested by {who}: the {percent}% bake ends at the next evaluation if it is healthy"
 
     def pause(self, execution_id: str) -> str:
         self._running_wait(execution_id)
@@ -210,23 +281,42 @@ class Operator:
         who = self.who()
         self.store.set_control(execution_id, paused=None, paused_by=None)
         self.store.record(execution_id, "resumed", {"by": who})
-        if wait and wait.get("purpose") == "check":
-            self._send_success(wait["token"], {"woken_by": f"resume by {who}"}, execution_id, "check")
+        if wait:
+            self._wake(wait, {"woken_by": f"resume by {who}"})
         return f"resumed by {who}"
 
-    def _send_success(self, token: str, output: dict[str, Any], execution_id: str, what: str) -> None:
-        # Take the wait first, conditionally on its token: of two people answering at once, one wins
-        # and the other is told, instead of both believing they answered.
-        if not self.store.clear_wait(execution_id, token=token):
-            raise OperatorError(f"cutover {execution_id}: the {what} wait was answered or ended already")
+    def unlock(self, record: str, reason: str) -> str:
+        """Free a record's lock whose cutover is gone (ended, or never started), recorded in that
+        cutover's ledger with who asked. ``record`` is a lock key (``ZONE|name|TYPE``) or a record name."""
+        if not reason.strip():
+            raise OperatorError("an unlock needs a reason (--reason TEXT): it goes into the ledger")
+        wanted = record.strip()
+        locks = self.store.locks()
+        matches = [lock for lock in locks if lock["key"] == wanted] or [
+            lock for lock in locks if lock["key"].split("|")[1:2] == [normalize_name(wanted)]
+        ]
+        if not matches:
+            raise OperatorError(f"no lock on {wanted!r}: nothing to unlock")
+        if len(matches) > 1:
+            keys = ", ".join(lock["key"] for lock in matches)
+            raise OperatorError(f"{wanted!r} matches several locks ({keys}): give the full key")
+        lock = matches[0]
+        owner = str(lock["owner"])
         try:
-            self.client("stepfunctions").send_task_success(taskToken=token, output=json.dumps(output))
-        except ClientError as err:
-            if err.response["Error"]["Code"] in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist"):
-                raise OperatorError(
-                    f"cutover {execution_id}: the {what} wait ended before the request arrived"
-                ) from None
-            raise
+            status = self._describe(owner)["status"]
+        except OperatorError:
+            status = "gone"
+        if status == "RUNNING":
+            raise OperatorError(
+                f"{lock['key']} is held by cutover {owner}, which is still running: abort it instead "
+                f"(cutover abort {owner} --reason ...), and it frees its records itself"
+            )
+        who = self.who()
+        released = self.store.release_locks([lock["key"]], owner)
+        if not released:
+            raise OperatorError(f"{lock['key']}: the lock changed hands meanwhile; look again")
+        self.store.record(owner, "unlocked", {"record": lock["key"], "by": who, "reason": reason, "status": status})
+        return f"unlocked {lock['key']} (held by cutover {owner}, {status.lower()}) as {who}"
 
     def finalize(self, execution_id: str, confirm: str) -> str:
         """Finalize the MGN cutover of the plan's servers: replication stops and its resources are
@@ -289,7 +379,10 @@ class Operator:
             elif kind == "rollback":
                 current = weights_mod.describe(data.get("restored") or {})
             elif kind == "evaluation":
-                latest = {k: data.get(k) for k in ("phase", "percent", "check", "decision", "reasons", "woken_by")}
+                latest = {
+                    k: data.get(k)
+                    for k in ("phase", "percent", "check", "of", "decision", "why", "reasons", "woken_by")
+                }
                 latest["at"] = entry.get("at")
             elif kind == "outcome":
                 outcome = data
@@ -307,7 +400,8 @@ class Operator:
             "steps": steps,
             "weights": current,
             "latest_evaluation": latest,
-            "waiting_for": (wait or {}).get("purpose"),
+            "waiting_for": (wait or {}).get("kind"),
+            "wait": _pending(wait),
             "paused": bool(control.get("paused")),
             "started": str(desc.get("startDate")),
         }
@@ -331,6 +425,24 @@ class Operator:
     def report_data(self, execution_id: str) -> dict[str, Any]:
         """The ledger as a change record, shaped for the HTML report (chart in real minutes)."""
         return change_record(self.status(execution_id), self.ledger(execution_id))
+
+
+def _pending(wait: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The pending wait as ``status`` shows it: its kind, step, check k of n and deadline."""
+    if not wait:
+        return None
+    spec = dict(wait.get("wait") or {})
+    since = str(wait.get("registered_at") or "")
+    spec["since"] = since
+    spec["deadline"] = None
+    if spec.get("deadline_seconds") is not None and since:
+        try:
+            start = datetime.fromisoformat(since.replace("Z", "+00:00"))
+        except ValueError:
+            return spec
+        deadline = start + timedelta(seconds=int(spec["deadline_seconds"]))
+        spec["deadline"] = deadline.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return spec
 
 
 def _seconds_between(start: str, at: str) -> int:
@@ -382,13 +494,14 @@ def change_record(status: dict[str, Any], ledger: list[dict[str, Any]]) -> dict[
                     "check": data.get("check"),
                     "weights": current,
                     **last_signals,
-                    "decision": data.get("decision"),
+                    "decision": data.get("why") or data.get("decision"),
+                    "next": data.get("decision"),
                     "healthy": data.get("healthy"),
                     "reasons": data.get("reasons", []),
                     "woken_by": data.get("woken_by"),
                 }
             )
-            if data.get("decision") == "breach":
+            if data.get("decision") in ("rollback", "abandon"):
                 markers.append({"t": t, "kind": "breach", "label": "; ".join(data.get("reasons") or [])})
         elif kind in ("shift", "rollback"):
             current = data.get("to") if kind == "shift" else weights_mod.describe(data.get("restored") or {})

@@ -28,8 +28,18 @@ from typing import Any
 
 from cutover import weights as weights_mod
 from cutover.plan import Plan, normalize_name
+from cutover.words import Phase
 from cutover_cli.local_engine import Invocation, LocalEngine
-from cutover_cli.scenario import DrainPoint, PreflightPoint, Scenario, StepPoint, TimelineEntry
+from cutover_cli.scenario import (
+    ApprovalPoint,
+    DrainPoint,
+    FencePoint,
+    OperatorAction,
+    PreflightPoint,
+    Scenario,
+    StepPoint,
+    TimelineEntry,
+)
 
 Observer = Callable[[str, dict[str, Any]], None]
 
@@ -53,8 +63,12 @@ class World:
         return fired
 
 
-def _point(entry: TimelineEntry) -> tuple[str, int, int]:
-    """Where an entry applies: ("start", 0, 0), ("preflight", 0, K) or ("step", N, K)."""
+Point = tuple[str, int, int]
+
+
+def _point(entry: TimelineEntry) -> Point:
+    """Where an entry applies: ("start", 0, 0), ("preflight", 0, K), ("step", N, K), ("drain", 0, K),
+    ("approval", P, 0) or ("fence", P, 0)."""
     at = entry.at
     if at == "preflight":
         return ("start", 0, 0)
@@ -62,8 +76,37 @@ def _point(entry: TimelineEntry) -> tuple[str, int, int]:
         return ("preflight", 0, at.preflight)
     if isinstance(at, DrainPoint):
         return ("drain", 0, at.drain)
+    if isinstance(at, ApprovalPoint):
+        return ("approval", at.approval, 0)
+    if isinstance(at, FencePoint):
+        return ("fence", at.fence, 0)
     assert isinstance(at, StepPoint)
     return ("step", at.step, at.check or 1)
+
+
+def point_of_wait(wait: dict[str, Any]) -> Point:
+    """The timeline point the evaluation ending this wait is (an approval or fence: its request)."""
+    kind, check = wait["kind"], int(wait["check"])
+    if kind == "preflight":
+        return ("preflight", 0, check)
+    if kind == "drain":
+        return ("drain", 0, check)
+    if kind in ("approval", "fence"):
+        return (kind, int(wait["percent"]), 0) if check == 1 else (kind, int(wait["percent"]), check)
+    return ("step", int(wait["step"]), check)
+
+
+def point_of_document(doc: dict[str, Any]) -> Point:
+    """The timeline point of the evaluation a document is about to have (one no wait came before)."""
+    progress = doc["progress"]
+    phase, checks = progress["phase"], int(progress["checks"])
+    if phase == "preflight":
+        return ("preflight", 0, int(progress["preflight_evaluations"]) + 1)
+    if phase == "drain":
+        return ("drain", 0, checks + 1)
+    if phase in ("approval", "fence"):
+        return (phase, int(doc["plan"]["steps"][progress["step_index"]]), checks + 1)
+    return ("step", int(progress["step_index"]) + 1, checks + 1)
 
 
 def _lenient_records(plan_data: Any) -> list[dict[str, str]]:
@@ -244,7 +287,7 @@ class Rehearsal:
                 start.update(setup.weights)
             engine.put_weighted_pair(
                 self.zone_map[zone],
-                rec["name"],
+                normalize_name(rec["name"]),
                 rec["type"],
                 start,
                 ttl=setup.ttl if setup else 60,
@@ -268,7 +311,7 @@ class Rehearsal:
                     rec["hosted_zone_id"] = self.zone_map[rec["hosted_zone_id"]]
         return data
 
-    def _apply_due(self, point: tuple[str, int, int], deliver: bool) -> list[str]:
+    def _apply_due(self, point: Point, deliver: bool) -> list[str]:
         """Apply the timeline entries due at ``point``, in timeline order; returns alarms newly in ALARM."""
         fired: list[str] = []
         for i, entry in enumerate(self.scenario.timeline):
@@ -287,13 +330,15 @@ class Rehearsal:
             self.engine.inject_fault(fault.service, fault.operation, fault.error, fault.count, when=fault.when)
         if entry.route53 is not None:
             self.pending_polls = entry.route53.pending_polls
+        for action in entry.operator:
+            self._operate(action)
         setups = {normalize_name(k): v for k, v in self.scenario.records.items()}
         for name, new_weights in entry.records.items():
             rec = next(r for r in self.records if normalize_name(r["name"]) == normalize_name(name))
             setup = setups.get(normalize_name(name))
             self.engine.put_weighted_pair(
                 self.zone_map[rec["hosted_zone_id"]],
-                rec["name"],
+                normalize_name(rec["name"]),
                 rec["type"],
                 new_weights,
                 ttl=setup.ttl if setup else 60,
@@ -384,55 +429,79 @@ class Rehearsal:
         self.world.mgn.setdefault(server, {})["lifecycle"] = "CUTOVER"
         return {"sourceServerID": server, "lifeCycle": {"state": "CUTOVER"}, "isArchived": False}
 
+    def _operate(self, action: OperatorAction) -> None:
+        """A person's command, through the operator's own code (the `cutover` command's)."""
+        from cutover_cli.operator import OperatorError
+
+        op = self.engine.operator(identity="rehearsal")
+        execution = self.execution_id
+        calls = {
+            "abort": lambda: op.abort(execution, action.reason),
+            "pause": lambda: op.pause(execution),
+            "resume": lambda: op.resume(execution),
+            "promote": lambda: op.promote(execution),
+            "approve": lambda: op.approve(execution),
+            "refuse": lambda: op.refuse(execution, Phase.APPROVAL, action.reason),
+            "confirm_fence": lambda: op.confirm_fence(execution),
+            "refuse_fence": lambda: op.refuse(execution, Phase.FENCE, action.reason),
+        }
+        try:
+            said = calls[action.action]()
+            refused = None
+        except OperatorError as err:
+            said, refused = str(err), str(err)
+        self.markers.append({"t": self.t, "kind": "operator", "label": f"{action.action}: {said}"})
+        self.observer("operator", {"action": action.action, "said": said, "refused": refused})
+
     # ---------------------------------------------------------------- hooks
 
-    @staticmethod
-    def _next_point(progress: dict[str, Any], guard: bool = False) -> tuple[str, int, int]:
-        if guard:
-            return ("drain", 0, progress.get("guard_checks", 0) + 1)
-        if progress["phase"] == "preflight":
-            return ("preflight", 0, progress["preflight_checks"] + 1)
-        return ("step", progress["step_index"] + 1, progress["checks"] + 1)
+    def _end_wait(self, engine: LocalEngine, payload: dict[str, Any]) -> None:
+        """The interval is over, unless something (an alarm event, an answer, an abort) ended the wait already."""
+        from botocore.exceptions import ClientError
 
-    def on_check_wait(self, engine: LocalEngine, payload: dict[str, Any]) -> None:
-        doc = payload["state"]["cutover"]
-        progress = doc["progress"]
+        try:
+            LocalEngine.complete_wait(engine, payload)
+        except ClientError as err:
+            if err.response["Error"]["Code"] not in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist"):
+                raise
+
+    def _interval(self, engine: LocalEngine, payload: dict[str, Any]) -> bool:
+        """One check interval passes: apply the timeline entries due, deliver alarm events. True when an
+        event woke the wait (it is over)."""
         self.t += self.interval
-        in_guard = (doc.get("last_evaluation") or {}).get("phase") == "guard" and doc.get("decision") == "retry"
-        fired = self._apply_due(self._next_point(progress, guard=in_guard), deliver=True)
+        fired = self._apply_due(point_of_wait(payload["wait"]), deliver=True)
+        woke = False
         for alarm in fired:
             self.alarm_events.append(time.perf_counter())
             woken = engine.deliver_alarm_event(alarm)
             self.observer("alarm_event", {"alarm": alarm, "woken": woken.get("woken", [])})
-            if woken.get("woken"):
-                return
-        LocalEngine.complete_wait(engine, payload)
+            woke = woke or bool(woken.get("woken"))
+        return woke
+
+    def on_check_wait(self, engine: LocalEngine, payload: dict[str, Any]) -> None:
+        if not self._interval(engine, payload):
+            self._end_wait(engine, payload)
 
     def on_approval(self, engine: LocalEngine, payload: dict[str, Any]) -> None:
-        percent = payload["state"]["cutover"]["progress"]["percent"]
-        kind = "write_fence" if payload.get("purpose") == "fence" else "step"
-        answer = next(
-            (a.answer for a in self.scenario.approvals if a.before_percent == percent and a.kind == kind), "approve"
-        )
-        what = "write fence" if kind == "write_fence" else "approval"
-        self.markers.append({"t": self.t, "kind": "approval", "label": f"{what}: {answer} before {percent}%"})
-        self.observer("approval", {"percent": percent, "answer": answer, "kind": kind})
-        if answer == "approve":
-            engine.send_success(payload["token"], {"approved_by": "rehearsal"})
-        elif answer == "reject":
-            LocalEngine.reject(engine, payload)
-        elif self.plan:  # timeout: leave it unanswered; the task's (shortened) timeout decides
-            flip = self.plan.final_flip
-            self.t += (
-                flip.fence_timeout_seconds if kind == "write_fence" and flip else self.plan.approvals.timeout_seconds
-            )
+        wait = payload["wait"]
+        woke = self._interval(engine, payload)
+        percent, kind = int(wait["percent"]), "write_fence" if wait["kind"] == "fence" else "step"
+        answer = next((a for a in self.scenario.approvals if a.before_percent == percent and a.kind == kind), None)
+        verdict, due = (answer.answer, answer.after_checks) if answer else ("approve", 1)
+        if verdict != "timeout" and int(wait["check"]) == due:
+            what = "write fence" if kind == "write_fence" else "approval"
+            self.markers.append({"t": self.t, "kind": "approval", "label": f"{what}: {verdict} before {percent}%"})
+            self.observer("approval", {"percent": percent, "answer": verdict, "kind": kind})
+            engine.answer(payload, approve=verdict == "approve", reason="refused in the rehearsal", who="rehearsal")
+            woke = True  # the answer woke it (or, if an alarm event did first, it is read at that evaluation)
+        if not woke:
+            self._end_wait(engine, payload)
 
     def before_invoke(self, function: str, payload: dict[str, Any]) -> None:
         self._note_faults()
         if function == "EvaluateGatesFunction":
-            # Entries due here that no wait came before (the first preflight check, bakes of 0 s).
-            guard = payload.get("phase") == "guard"
-            self._apply_due(self._next_point(payload["state"]["cutover"]["progress"], guard=guard), deliver=False)
+            # Entries due here that no wait came before (the first preflight check, bakes of 0 s, a drain's first).
+            self._apply_due(point_of_document(payload["state"]["cutover"]), deliver=False)
 
     def after_invoke(self, record: Invocation) -> None:
         self._note_faults()
@@ -444,7 +513,8 @@ class Rehearsal:
             self._sample("evaluation", doc, record.payload)
         elif record.function == "ShiftWeightsFunction":
             self._sample("shift", doc, record.payload)
-            self.markers.append({"t": self.t, "kind": "shift", "label": f"shift to {doc['progress']['percent']}%"})
+            percent = doc["plan"]["steps"][doc["progress"]["step_index"]]
+            self.markers.append({"t": self.t, "kind": "shift", "label": f"shift to {percent}%"})
             self.t += self._plan_ttl(doc)  # INSYNC (instant here) plus one TTL before the bake
         elif record.function == "RollbackFunction":
             self._sample("rollback", doc, record.payload)
@@ -471,17 +541,20 @@ class Rehearsal:
     def _sample(self, kind: str, doc: dict[str, Any], payload: dict[str, Any]) -> None:
         progress = doc.get("progress", {})
         last = doc.get("last_evaluation") or {}
-        in_steps = progress.get("phase") == "steps" and not (kind == "evaluation" and last.get("phase") == "preflight")
-        if kind == "evaluation" and last.get("percent") is not None:
-            # A passed step has already moved progress to the next one: report the step evaluated.
-            progress = {**progress, "percent": last["percent"], "step_index": _step_index(self.plan, last["percent"])}
+        evaluation = kind == "evaluation"
+        if evaluation:
+            # The step the evaluation was about (a passed step has already moved progress to the next one).
+            step, percent = last.get("step"), last.get("percent")
+        else:
+            step = progress.get("step_index", 0) + 1
+            percent = (doc.get("plan") or {}).get("steps", [None] * step)[step - 1]
         sample = {
             "t": self.t,
             "kind": kind,
-            "phase": last.get("phase") if kind == "evaluation" else progress.get("phase"),
-            "step": progress.get("step_index", 0) + 1 if in_steps else None,
-            "percent": progress.get("percent") if in_steps else None,
-            "check": last.get("check") if kind == "evaluation" else None,
+            "phase": last.get("phase") if evaluation else progress.get("phase"),
+            "step": step,
+            "percent": percent,
+            "check": last.get("check") if evaluation else None,
             "weights": weights_mod.describe(doc.get("last_written") or {}),
             "dms": {
                 t: {"source": s.get("source_latency"), "target": s.get("target_latency")}
@@ -489,21 +562,16 @@ class Rehearsal:
             },
             "mgn": {m: {"lag": s.get("lag_seconds"), "state": s.get("state")} for m, s in self.world.mgn.items()},
             "alarms": dict(self.world.alarms),
-            "decision": doc.get("decision") if kind == "evaluation" else None,
-            "healthy": last.get("healthy") if kind == "evaluation" else None,
-            "reasons": last.get("reasons", []) if kind == "evaluation" else [],
-            "woken_by": ((payload.get("state") or {}).get("wake") or {}).get("woken_by")
-            if kind == "evaluation"
-            else None,
+            "decision": last.get("why") if evaluation else None,
+            "next": doc.get("decision") if evaluation else None,
+            "healthy": last.get("healthy") if evaluation else None,
+            "reasons": last.get("reasons", []) if evaluation else [],
+            "woken_by": ((payload.get("state") or {}).get("wake") or {}).get("woken_by") if evaluation else None,
         }
-        if kind == "evaluation" and sample["decision"] == "breach":
+        if evaluation and sample["next"] in ("rollback", "abandon"):
             self.markers.append({"t": self.t, "kind": "breach", "label": "; ".join(sample["reasons"])})
         self.samples.append(sample)
         self.observer(kind, sample)
-
-
-def _step_index(plan: Plan | None, percent: int) -> int:
-    return plan.steps.index(percent) if plan and percent in plan.steps else 0
 
 
 def expectation_met(scenario: Scenario, output: dict[str, Any]) -> tuple[bool, list[str]]:

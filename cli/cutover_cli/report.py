@@ -477,10 +477,13 @@ def _change_ids(changes: Any) -> str:
 
 
 def _summary_evaluation(d: Mapping[str, Any]) -> str:
+    verdict = d.get("why") or d.get("decision")
     if d.get("phase") == "preflight":
-        text = f"preflight check {d.get('check')}: {d.get('decision')}"
+        text = f"preflight check {d.get('check')}: {verdict}"
     else:
-        text = f"{d.get('phase') or 'bake'} {d.get('percent')}% check {d.get('check')}: {d.get('decision')}"
+        text = f"{d.get('phase') or 'bake'} {d.get('percent')}% check {d.get('check')}: {verdict}"
+    if d.get("decision") in ("rollback", "abandon", "shift", "complete"):
+        text += f" → {d['decision']}"
     if d.get("reasons"):
         text += " — " + "; ".join(str(r) for r in d["reasons"])
     if d.get("woken_by"):
@@ -739,7 +742,7 @@ def _ledger_html(data: Mapping[str, Any]) -> str:
         payload = entry.get("data")
         full = json.dumps(entry, indent=2, ensure_ascii=False, default=str)
         css = kind
-        if kind == "evaluation" and isinstance(payload, dict) and payload.get("decision") == "breach":
+        if kind == "evaluation" and isinstance(payload, dict) and payload.get("decision") in ("rollback", "abandon"):
             css = "breach"
         rows.append(
             f'<tr class="k-{_e(css)}"><td class="time">{_e(entry.get("at"))}</td>'

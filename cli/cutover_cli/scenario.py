@@ -103,6 +103,26 @@ class DrainPoint(_Strict):
     drain: int = Field(ge=1)
 
 
+class ApprovalPoint(_Strict):
+    """In force from the moment the approval before step P (a percent) is requested, while it is pending."""
+
+    approval: int = Field(ge=1, le=100)
+
+
+class FencePoint(_Strict):
+    """In force from the moment the write-fence confirmation before step P (a percent) is requested."""
+
+    fence: int = Field(ge=1, le=100)
+
+
+class OperatorAction(_Strict):
+    """A person's command at a timeline point, through the same code as the `cutover` command. A command
+    the controller refuses at that moment (a second answer, a promote outside a bake) is shown, not fatal."""
+
+    action: Literal["abort", "pause", "resume", "promote", "approve", "refuse", "confirm_fence", "refuse_fence"]
+    reason: str = Field(default="rehearsed", min_length=1, max_length=500)
+
+
 class Fault(_Strict):
     """An AWS API error injected ``count`` times; ``service: lambda`` makes the named controller
     function fail (``when: before`` it runs, or ``after`` it ran, as a crash after its work)."""
@@ -119,7 +139,7 @@ class Route53World(_Strict):
 
 
 class TimelineEntry(_Strict):
-    at: Literal["preflight"] | PreflightPoint | StepPoint | DrainPoint
+    at: Literal["preflight"] | PreflightPoint | StepPoint | DrainPoint | ApprovalPoint | FencePoint
     dms: dict[str, DmsState] = Field(default_factory=dict)
     mgn: dict[str, MgnState] = Field(default_factory=dict)
     alarms: dict[str, Literal["OK", "ALARM", "INSUFFICIENT_DATA"]] = Field(default_factory=dict)
@@ -128,6 +148,7 @@ class TimelineEntry(_Strict):
         default_factory=dict, description="someone else sets these weights by hand (drift)"
     )
     route53: Route53World | None = None
+    operator: list[OperatorAction] = Field(default_factory=list, max_length=20)
 
 
 class ApprovalAnswer(_Strict):
@@ -135,6 +156,9 @@ class ApprovalAnswer(_Strict):
     answer: Literal["approve", "reject", "timeout"]
     kind: Literal["step", "write_fence"] = Field(
         default="step", description="step: the plan's approvals; write_fence: the final flip's fence confirmation"
+    )
+    after_checks: int = Field(
+        default=1, ge=1, le=10000, description="the answer arrives during the K-th check interval of the wait"
     )
 
 
@@ -223,6 +247,8 @@ def _timeline_against_plan(s: Scenario, plan: Plan) -> list[str]:
         tasks.add(plan.reverse_replication.replication_task)
     servers = {g.source_server_id for g in plan.gates.mgn}
     alarms = set(plan.gates.alarms)
+    # A pause holds preflight without using up its timeout: then it may make more evaluations.
+    pauses = any(a.action == "pause" for e in s.timeline for a in e.operator)
     for i, entry in enumerate(s.timeline):
         where = f"scenario.timeline[{i}]"
         if isinstance(entry.at, StepPoint):
@@ -232,7 +258,11 @@ def _timeline_against_plan(s: Scenario, plan: Plan) -> list[str]:
                 problems.append(
                     f"{where}.at.check: each step has {plan.evaluations_per_step} evaluation(s), not {entry.at.check}"
                 )
-        if isinstance(entry.at, PreflightPoint) and entry.at.preflight > plan.preflight_max_checks:
+        if isinstance(entry.at, ApprovalPoint) and entry.at.approval not in plan.approvals.before_percent:
+            problems.append(f"{where}.at.approval: the plan asks no approval before {entry.at.approval}%")
+        if isinstance(entry.at, FencePoint) and not (plan.wants_fence() and entry.at.fence == plan.final_percent):
+            problems.append(f"{where}.at.fence: the plan asks no write-fence confirmation before {entry.at.fence}%")
+        if isinstance(entry.at, PreflightPoint) and entry.at.preflight > plan.preflight_max_checks and not pauses:
             problems.append(
                 f"{where}.at.preflight: preflight makes at most {plan.preflight_max_checks} evaluation(s), "
                 f"not {entry.at.preflight}"

@@ -12,12 +12,19 @@ from rich.table import Table
 from cutover.plan import Plan
 from cutover_cli.scenario import Scenario
 
+# The policy's reasons (cutover.policy.Why), styled: green moves on, yellow holds, red ends it.
 _VERDICT_STYLE = {
-    "healthy": "green",
-    "passed": "green",
-    "continue": "green",
-    "retry": "yellow",
-    "abandon": "red",
+    "preflight passed": "green",
+    "baking": "green",
+    "step passed": "green",
+    "promoted": "green",
+    "approved": "green",
+    "fence confirmed": "green",
+    "drained": "green",
+    "unhealthy": "yellow",
+    "held": "yellow",
+    "awaiting answer": "yellow",
+    "draining": "yellow",
     "breach": "bold red",
 }
 _OUTCOME_STYLE = {
@@ -70,7 +77,7 @@ class LiveView:
 
     def _on_evaluation(self, s: dict[str, Any]) -> None:
         decision = s.get("decision") or "?"
-        style = _VERDICT_STYLE.get(decision, "white")
+        style = _VERDICT_STYLE.get(decision, "red" if s.get("next") in ("rollback", "abandon") else "white")
         where = "preflight" if s.get("phase") == "preflight" else f"step {s.get('step')} ({s.get('percent')}%)"
         woken = f" [magenta](woken by {s['woken_by']})[/magenta]" if s.get("woken_by") not in (None, "interval") else ""
         evidence = []

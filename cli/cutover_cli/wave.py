@@ -45,7 +45,7 @@ from rich.table import Table
 
 from cutover.errors import PlanInvalid
 from cutover.plan import Plan, load_plan_file, read_document_file, shape_problems
-from cutover.workflow import execution_name
+from cutover.steps.start import execution_name
 from cutover_cli.operator import Operator, OperatorError
 
 if TYPE_CHECKING:

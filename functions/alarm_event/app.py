@@ -1,6 +1,6 @@
 """CloudWatch alarm went to ALARM: wake the cutovers watching it for an immediate evaluation."""
 
 from cutover.observability import instrument
-from cutover.workflow import wake_watchers
+from cutover.steps.wake import wake_watchers
 
 lambda_handler = instrument(wake_watchers)

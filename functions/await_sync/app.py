@@ -3,6 +3,6 @@
 # Loaded at init, not in the first request: it polls Route 53.
 from cutover import route53  # noqa: F401
 from cutover.observability import instrument
-from cutover.workflow import await_sync
+from cutover.steps.sync import await_sync
 
 lambda_handler = instrument(await_sync)

@@ -3,6 +3,6 @@
 # Loaded at init, not in the first request: it reads the plan and every gate.
 from cutover import plan, signals  # noqa: F401
 from cutover.observability import instrument
-from cutover.workflow import evaluate
+from cutover.steps.evaluate import evaluate
 
 lambda_handler = instrument(evaluate)

@@ -3,6 +3,6 @@
 # Loaded at init, not in the first request: it reads the plan and writes Route 53.
 from cutover import plan, route53  # noqa: F401
 from cutover.observability import instrument
-from cutover.workflow import shift
+from cutover.steps.shift import shift
 
 lambda_handler = instrument(shift)

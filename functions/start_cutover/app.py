@@ -1,6 +1,6 @@
 """Start one cutover per "Cutover Requested" event, idempotently (EventBridge may deliver twice)."""
 
 from cutover.observability import instrument
-from cutover.workflow import start_request
+from cutover.steps.start import start_request
 
 lambda_handler = instrument(start_request)

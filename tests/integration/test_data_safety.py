@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from cutover.plan import load_plan_file
-from cutover.workflow import NO_REVERSE
+from cutover.steps.rollback import NO_REVERSE
 from cutover_cli.local_engine import LocalEngine
 from cutover_cli.operator import OperatorError
 from cutover_cli.rehearsal import Rehearsal
@@ -48,9 +48,13 @@ def test_fence_then_drain_then_final_flip() -> None:
     assert record["output"]["outcome"] == "COMPLETED"
     approvals = [d for k, d in events if k == "approval"]
     assert {"percent": 100, "answer": "approve", "kind": "write_fence"} in approvals
-    guards = [e for e in record["ledger"] if e["kind"] == "evaluation" and e["data"]["phase"] == "guard"]
-    assert [g["data"]["decision"] for g in guards] == ["retry", "retry", "retry", "guarded"]
-    assert [g["data"]["drain_consecutive"] for g in guards] == [0, 1, 2, 3]
+    drains = [e for e in record["ledger"] if e["kind"] == "evaluation" and e["data"]["phase"] == "drain"]
+    assert [g["data"]["why"] for g in drains] == ["draining", "draining", "draining", "drained"]
+    assert [g["data"]["decision"] for g in drains] == ["wait", "wait", "wait", "shift"]
+    assert [g["data"]["drain_streak"] for g in drains] == [0, 1, 2, 3]
+    # each drain check evaluated every gate of the plan too, with traffic still at 50%
+    assert all({"dms", "mgn", "alarm"} <= {c["family"] for c in g["data"]["checks"]} for g in drains)
+    assert {g["data"]["traffic_percent"] for g in drains} == {50}
     kinds = [e["kind"] for e in record["ledger"]]
     assert kinds.index("write_fence_requested") < kinds.index("final_flip_guarded")
     shifts = [e["data"]["percent"] for e in record["ledger"] if e["kind"] == "shift"]
@@ -63,8 +67,8 @@ def test_drain_timeout_rolls_back_with_the_drain_as_reason() -> None:
     assert out["outcome"] == "ROLLED_BACK"
     assert out["reason"].startswith("drain timed out after 600 s, no final flip")
     assert out["steps"][-1] == {"percent": 100, "status": "failed", "reason": out["reason"]}
-    guards = [e for e in record["ledger"] if e["kind"] == "evaluation" and e["data"]["phase"] == "guard"]
-    assert len(guards) == 1 + 600 // 60
+    drains = [e for e in record["ledger"] if e["kind"] == "evaluation" and e["data"]["phase"] == "drain"]
+    assert len(drains) == 1 + 600 // 60
     assert not [e for e in record["ledger"] if e["kind"] == "shift" and e["data"]["percent"] == 100]
 
 
@@ -118,7 +122,8 @@ def test_refused_write_fence_after_traffic_moved_rolls_back(tmp_path: Path) -> N
     plan = load_plan_file(ROOT / "examples" / "plans" / "orders-data-safe.yaml")
     record = Rehearsal(plan.to_data(), plan, load_scenario_file(path, plan)).run()
     assert record["output"]["outcome"] == "ROLLED_BACK"
-    assert "approval refused" in record["output"]["reason"]
+    assert record["output"]["reason"] == "write fence refused by rehearsal: refused in the rehearsal"
+    assert not [e for e in record["ledger"] if e["kind"] == "shift" and e["data"]["percent"] == 100]
 
 
 def _finished(engine: LocalEngine, scenario: str) -> tuple[Any, str, Rehearsal]:

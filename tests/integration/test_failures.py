@@ -16,8 +16,8 @@ pytestmark = pytest.mark.integration
 
 
 def at_step(payload: dict[str, Any], percent: int) -> bool:
-    progress = payload["state"]["cutover"]["progress"]
-    return bool(progress["phase"] == "steps" and progress["percent"] == percent)
+    wait = payload["wait"]
+    return bool(wait["kind"] == "bake" and wait["percent"] == percent)
 
 
 def test_records_edited_between_steps_stop_and_roll_back(engine: LocalEngine, zone: str) -> None:
@@ -133,7 +133,7 @@ def test_retried_shift_after_a_crash_is_idempotent(engine: LocalEngine, zone: st
     healthy_world(engine)
     arn = "arn:aws:states:us-east-1:123456789012:execution:cutover:crash-test"
     doc = engine.invoke("PrepareFunction", {"event": {"plan": make_plan(zone)}, "execution_arn": arn, "state": {}})
-    doc["progress"]["phase"] = "steps"
+    doc["progress"]["phase"] = "shift"  # as the policy leaves it once preflight passed
     task_input = {"state": {"cutover": doc}, "execution_arn": arn}
 
     first = engine.invoke("ShiftWeightsFunction", task_input)  # its result is "lost" with the crash

@@ -138,26 +138,26 @@ def test_rollback_failing_every_retry_pages_with_the_manual_batch() -> None:
     assert record["kinds"].count("rollback_attempt_failed") == 3
 
 
-def test_approval_answered_twice_or_with_a_stale_token(engine: LocalEngine, zone: str) -> None:
-    """Given an approval already given, a second `approve` is refused with a reason; a stale task token
-    (from an earlier wait) is refused by Step Functions and changes nothing."""
+def test_approval_answered_twice_is_refused_and_counts_once(engine: LocalEngine, zone: str) -> None:
+    """Given an approval already given (the cutover held by a pause, so it still waits at the approval),
+    a second `approve` is refused naming the first answer; once the cutover ended, because it is not
+    running; the ledger holds one approval."""
     from .test_operator import ManualClock, finish
 
     healthy_world(engine)
     op = engine.operator(identity="arn:aws:iam::123456789012:user/a")
     clock = ManualClock(engine)
     execution_id = op.start(make_plan(zone, approvals={"before_percent": [50]}))
-    first_wait = clock.run_until(op, execution_id, percent=25, phase="steps", next_check=1)
-    LocalEngine.complete_wait(engine, first_wait)
-    clock.run_until(op, execution_id, purpose="approval")
+    clock.run_until(op, execution_id, kind="approval")
+    op.pause(execution_id)
     op.approve(execution_id)
-    with pytest.raises(OperatorError, match="not waiting for an approval"):
-        op.approve(execution_id)
-    # A stale token (the wait it belonged to is over) is refused before it reaches Step Functions:
-    # the operator takes a wait only while the table still holds that very token. (AWS would also
-    # answer TaskTimedOut; the emulator accepts stale tokens silently, so the guard must be ours.)
-    with pytest.raises(OperatorError, match="answered or ended already"):
-        op._send_success(first_wait["token"], {"woken_by": "someone late"}, execution_id, "check")
+    held = clock.next()  # the answer woke the wait; paused, the evaluation holds at the approval
+    assert held["wait"]["kind"] == "approval" and held["wait"]["held"] is True
+    with pytest.raises(OperatorError, match="already answered: approve by arn:aws:iam::123456789012:user/a"):
+        op.approve(execution_id)  # a double tap
+    op.resume(execution_id)
     final = finish(clock, op, execution_id)
     assert final["outcome"] == "COMPLETED"
+    with pytest.raises(OperatorError, match="not running"):
+        op.approve(execution_id)
     assert [e["kind"] for e in op.ledger(execution_id)].count("approved") == 1

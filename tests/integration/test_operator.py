@@ -45,13 +45,8 @@ class ManualClock:
         """Tick until a wait at ``where`` (e.g. percent=50, next_check=2) is pending; return it."""
         while True:
             payload = self.next()
-            progress = payload["state"]["cutover"]["progress"]
-            at = {
-                "percent": progress["percent"],
-                "phase": progress["phase"],
-                "purpose": payload.get("purpose"),
-                "next_check": progress["checks"] + 1,
-            }
+            wait = payload["wait"]
+            at = {"percent": wait["percent"], "kind": wait["kind"], "next_check": wait["check"]}
             if all(at.get(k) == v for k, v in where.items()):
                 return payload
             LocalEngine.complete_wait(self.engine, payload)
@@ -69,8 +64,11 @@ def finish(clock: ManualClock, op: Operator, execution_id: str) -> dict[str, Any
             payload = clock.waits.get(timeout=0.2)
         except queue.Empty:
             continue
-        if payload.get("purpose") == "approval":
-            LocalEngine.approve(clock.engine, payload)
+        if payload["wait"]["kind"] in ("approval", "fence"):
+            try:
+                LocalEngine.approve(clock.engine, payload)
+            except OperatorError:  # answered already: this interval just passes
+                LocalEngine.no_answer(clock.engine, payload)
         else:
             LocalEngine.complete_wait(clock.engine, payload)
     return op.status(execution_id)
@@ -88,7 +86,7 @@ def test_start_then_watch_until_done(engine: LocalEngine, zone: str, op: Operato
     assert final["status"] == "SUCCEEDED" and final["outcome"] == "COMPLETED"
     assert final["weights"] == {RECORD: {"legacy": 0, "aws": 100}}
     assert [s["status"] for s in final["steps"]] == ["passed", "passed", "passed"]
-    assert final["latest_evaluation"]["decision"] == "passed"
+    assert final["latest_evaluation"]["why"] == "step passed" and final["latest_evaluation"]["decision"] == "complete"
     assert seen[-1] == final
     assert engine.weights(zone, RECORD, "CNAME") == {"legacy": 0, "aws": 100}
 
@@ -142,10 +140,12 @@ def test_approve_records_who_approved(engine: LocalEngine, zone: str, op: Operat
     healthy_world(engine)
     clock = ManualClock(engine)
     execution_id = op.start(make_plan(zone, approvals={"before_percent": [100]}))
-    pending = clock.run_until(op, execution_id, purpose="approval")
+    pending = clock.run_until(op, execution_id, kind="approval")
     assert op.status(execution_id)["waiting_for"] == "approval"
     with pytest.raises(OperatorError, match="waiting for an approval"):
         op.promote(execution_id)
+    with pytest.raises(OperatorError, match=r"not waiting for a write-fence confirmation.*use `cutover approve`"):
+        op.confirm_fence(execution_id)
 
     message = op.approve(execution_id)
     assert "approved the shift to 100%" in message and WHO in message
@@ -153,7 +153,7 @@ def test_approve_records_who_approved(engine: LocalEngine, zone: str, op: Operat
     assert final["outcome"] == "COMPLETED"
     approvals = [e for e in op.ledger(execution_id) if e["kind"] == "approved"]
     assert approvals[0]["data"] == {"by": WHO, "percent": 100}
-    assert pending["purpose"] == "approval"
+    assert pending["wait"]["kind"] == "approval"
     with pytest.raises(OperatorError, match="not running"):
         op.approve(execution_id)
 
@@ -164,7 +164,7 @@ def test_abort_mid_bake_rolls_back_at_once(engine: LocalEngine, zone: str, op: O
     healthy_world(engine)
     clock = ManualClock(engine)
     execution_id = op.start(make_plan(zone))
-    clock.run_until(op, execution_id, percent=50, phase="steps", next_check=2)
+    clock.run_until(op, execution_id, percent=50, kind="bake", next_check=2)
 
     with pytest.raises(OperatorError, match="needs a reason"):
         op.abort(execution_id, " ")
@@ -186,7 +186,7 @@ def test_promote_ends_the_bake_early(engine: LocalEngine, zone: str, op: Operato
     healthy_world(engine)
     clock = ManualClock(engine)
     execution_id = op.start(make_plan(zone))
-    clock.run_until(op, execution_id, percent=25, phase="steps", next_check=1)
+    clock.run_until(op, execution_id, percent=25, kind="bake", next_check=1)
 
     op.promote(execution_id)
     final = finish(clock, op, execution_id)
@@ -205,7 +205,7 @@ def test_pause_holds_the_weights_and_resume_moves_on(engine: LocalEngine, zone: 
     healthy_world(engine)
     clock = ManualClock(engine)
     execution_id = op.start(make_plan(zone))
-    clock.run_until(op, execution_id, percent=25, phase="steps", next_check=1)
+    clock.run_until(op, execution_id, percent=25, kind="bake", next_check=1)
     op.pause(execution_id)
     assert op.status(execution_id)["paused"] is True
     engine.send_success(clock.engine.invocations[-1].payload["token"], {"woken_by": "interval"})
@@ -227,7 +227,7 @@ def test_a_paused_cutover_still_rolls_back_on_a_breach(engine: LocalEngine, zone
     healthy_world(engine)
     clock = ManualClock(engine)
     execution_id = op.start(make_plan(zone))
-    payload = clock.run_until(op, execution_id, percent=25, phase="steps", next_check=1)
+    payload = clock.run_until(op, execution_id, percent=25, kind="bake", next_check=1)
     op.pause(execution_id)
     engine.set_alarm("orders-aws-5xx", "ALARM")
     LocalEngine.complete_wait(engine, payload)
@@ -244,7 +244,7 @@ def test_report_is_the_change_record(engine: LocalEngine, zone: str, op: Operato
     healthy_world(engine)
     clock = ManualClock(engine)
     execution_id = op.start(make_plan(zone, approvals={"before_percent": [50]}))
-    clock.run_until(op, execution_id, purpose="approval")
+    clock.run_until(op, execution_id, kind="approval")
     op.approve(execution_id)
     finish(clock, op, execution_id)
 

@@ -63,8 +63,8 @@ def test_alarm_in_middle_step_rolls_back_to_exact_snapshot(engine: LocalEngine, 
     healthy_world(engine)
 
     def on_wait(eng: LocalEngine, payload: dict[str, Any]) -> None:
-        progress = payload["state"]["cutover"]["progress"]
-        if progress["phase"] == "steps" and progress["percent"] == 50:
+        wait = payload["wait"]
+        if wait["kind"] == "bake" and wait["percent"] == 50:
             eng.set_alarm("orders-aws-5xx", "ALARM")
             woken = eng.deliver_alarm_event("orders-aws-5xx")
             assert woken["woken"], "the alarm event should wake the pending wait"
@@ -87,7 +87,7 @@ def test_alarm_in_middle_step_rolls_back_to_exact_snapshot(engine: LocalEngine, 
     rolled = result.notifications[-1]
     assert rolled["weights"] == {RECORD: {"legacy": 90, "aws": 10}}
     ledger = engine.ledger(result.execution_arn.rsplit(":", 1)[-1])
-    breach = [e for e in ledger if e["kind"] == "evaluation" and e["data"]["decision"] == "breach"]
+    breach = [e for e in ledger if e["kind"] == "evaluation" and e["data"]["why"] == "breach"]
     assert len(breach) == 1
     assert breach[0]["data"]["woken_by"] == "alarm orders-aws-5xx is ALARM"
     assert any(e["kind"] == "rollback" for e in ledger)
@@ -138,11 +138,8 @@ def test_second_cutover_on_locked_record_is_rejected(engine: LocalEngine, zone: 
         LocalEngine.approve(eng, payload)
 
     engine.on_approval = on_approval
-    # B runs inside A's approval wait: give that wait time enough for a whole run.
-    a = engine.run(
-        {"plan": make_plan(zone, approvals={"before_percent": [25]}), "timing": {"approval_timeout_seconds": 60}},
-        name="cutover-a",
-    )
+    # B runs inside A's approval wait, which is pending until the hook above answers it.
+    a = engine.run({"plan": make_plan(zone, approvals={"before_percent": [25]})}, name="cutover-a")
 
     b = seen["b"]
     assert b.outcome == "REJECTED"
@@ -178,9 +175,10 @@ def test_approval_refused_before_first_step_abandons(engine: LocalEngine, zone: 
 
 
 def test_unanswered_approval_times_out_and_rolls_back(engine: LocalEngine, zone: str) -> None:
-    """Given nobody answers the approval before 50%, when its timeout passes, then it counts as refused."""
+    """Given nobody answers the approval before 50%, when its timeout passes (counted in check intervals,
+    each of which still evaluates the gates), then it counts as refused."""
     healthy_world(engine)
-    engine.on_approval = LocalEngine.leave_unanswered
+    engine.on_approval = LocalEngine.no_answer
     result = engine.run({"plan": make_plan(zone, approvals={"before_percent": [50], "timeout_seconds": 60})})
 
     assert result.outcome == "ROLLED_BACK", result

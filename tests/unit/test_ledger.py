@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cutover.errors import RecordsLocked
+from cutover.errors import AnswerRefused, RecordsLocked
 from cutover.ledger import Store, _from_dynamo, _to_dynamo
 from cutover_cli import sam_template
 
@@ -56,8 +56,10 @@ def test_release_never_frees_another_cutovers_lock(store: Store) -> None:
 
 def test_waits_watches_and_ledger(store: Store) -> None:
     """Given a registered wait, watched alarms and ledger entries, then each reads back as written."""
-    store.put_wait("e1", "tok", "check", {"percent": 10, "lag": 1.5})
-    assert store.get_wait("e1")["detail"] == {"percent": 10, "lag": 1.5}  # type: ignore[index]
+    store.put_wait("e1", "tok", {"kind": "bake", "percent": 10, "check": 2, "interval_seconds": 60})
+    wait = store.get_wait("e1")
+    assert wait is not None and wait["kind"] == "bake" and wait["token"] == "tok"
+    assert wait["wait"] == {"kind": "bake", "percent": 10, "check": 2, "interval_seconds": 60}
     store.clear_wait("e1")
     assert store.get_wait("e1") is None
 
@@ -80,3 +82,35 @@ def test_waits_watches_and_ledger(store: Store) -> None:
 def test_dynamo_round_trip_of_numbers() -> None:
     data: dict[str, Any] = {"a": 1, "b": 1.5, "c": [2, {"d": 0.1}], "e": None}
     assert _from_dynamo(_to_dynamo(data)) == data
+
+
+def test_an_answer_is_taken_once_and_read_with_the_controls_in_one_query(store: Store) -> None:
+    """Given an approval answered, a second answer to the same wait is refused naming the first; the controls
+    and every answer come back together."""
+    store.set_control("e1", paused=True, paused_by="ops")
+    store.put_answer("e1", "approval", 2, {"answer": "approve", "by": "alice"})
+    with pytest.raises(AnswerRefused, match="approval was already answered: approve by alice at "):
+        store.put_answer("e1", "approval", 2, {"answer": "refuse", "by": "bob"})
+    store.put_answer("e1", "fence", 3, {"answer": "refuse", "by": "carol"})
+    control, answers = store.controls("e1")
+    assert control["paused"] is True and control["paused_by"] == "ops"
+    assert {k: (a["answer"], a["by"]) for k, a in answers.items()} == {
+        "approval#2": ("approve", "alice"),
+        "fence#3": ("refuse", "carol"),
+    }
+    assert store.controls("nobody") == ({}, {})
+
+
+def test_the_lock_intent_names_what_to_release_even_without_the_plan(store: Store) -> None:
+    """Given Prepare wrote its intent and took the locks, then whoever finalizes finds both from the execution id
+    alone; the lock list shows every lock with its owner."""
+    store.put_lock_intent("e1", ["Z|a.example.com|A", "Z|b.example.com|A"], ["alarm-1"])
+    store.acquire_locks(["Z|a.example.com|A", "Z|b.example.com|A"], "e1", "orders")
+    keys, alarms = store.lock_intent("e1")
+    assert keys == ["Z|a.example.com|A", "Z|b.example.com|A"] and alarms == ["alarm-1"]
+    assert [(lock["key"], lock["owner"]) for lock in store.locks()] == [
+        ("Z|a.example.com|A", "e1"),
+        ("Z|b.example.com|A", "e1"),
+    ]
+    assert store.release_locks(keys, "e1") == keys
+    assert store.locks() == [] and store.lock_intent("never-prepared") == ([], [])

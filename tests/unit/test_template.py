@@ -310,7 +310,7 @@ def test_the_definition_uses_jsonpath_only(asl_text: str) -> None:
     ("state", "error"),
     [
         ("Prepare", "Route53Unavailable"),
-        ("ShiftWeights", "Route53Unavailable"),
+        ("Shift", "Route53Unavailable"),
         ("CheckSync", "Route53Unavailable"),
         ("Rollback", "RollbackDelayed"),
     ],

@@ -15,7 +15,7 @@ import yaml
 from cutover.errors import PlanInvalid
 from cutover.ledger import Store
 from cutover.plan import parse_document, plan_json_schema
-from cutover.workflow import execution_name
+from cutover.steps.start import execution_name
 from cutover_cli.operator import OperatorError
 from cutover_cli.wave import (
     START_GRACE_SECONDS,

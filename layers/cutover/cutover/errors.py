@@ -80,5 +80,38 @@ class RollbackDelayed(RollbackIncomplete):
     progress: the workflow retries it (with a longer backoff than other failures) before paging."""
 
 
+class AnswerRefused(CutoverError):
+    """An answer that cannot be taken: the wait is of another kind, or it was answered already."""
+
+
+class CutoverAborted(CutoverError):
+    """An operator aborted the cutover (the error a pending wait fails with)."""
+
+
 class ConfigurationError(CutoverError):
     """A required environment variable is missing or malformed."""
+
+
+_KNOWN_FAILURES = {
+    "States.Timeout": "timed out",
+}
+
+
+def describe_task_error(error: object) -> str | None:
+    """A task error as the ASL's Catch keeps it (``{"Error", "Cause"}``), as one line for people:
+    ``DriftDetected: records changed ...``; an operator's abort in its own words."""
+    import json
+
+    if not isinstance(error, dict) or not error.get("Error"):
+        return None
+    name = str(error["Error"])
+    cause = error.get("Cause") or ""
+    try:
+        parsed = json.loads(cause)
+        cause = parsed.get("errorMessage", cause) if isinstance(parsed, dict) else cause
+    except (TypeError, ValueError):
+        pass
+    if name == "CutoverAborted" and cause:
+        return str(cause)  # already "aborted by <who>: <reason>"
+    text = _KNOWN_FAILURES.get(name, name)
+    return f"{text}: {cause}" if cause else text

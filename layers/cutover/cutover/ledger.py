@@ -8,10 +8,12 @@ pk                                     sk                      what
 =====================================  ======================  =====================================
 ``LOCK#<zone>|<name>|<type>``          ``LOCK``                 which cutover holds the record
 ``CUTOVER#<execution id>``             ``STATE``                summary: plan name, status, outcome
-``CUTOVER#<execution id>``             ``WAIT``                 the pending task token (check/approval)
+``CUTOVER#<execution id>``             ``WAIT``                 the pending task token and what it waits for
 ``CUTOVER#<execution id>``             ``LEDGER#<time>#<n>``    one decision with its evidence
 ``CUTOVER#<execution id>``             ``CONTROL``              operator requests: abort, promote, pause
+``CUTOVER#<execution id>``             ``CONTROL#ANSWER#<k>``   a person's answer to one approval or fence
 ``CUTOVER#<execution id>``             ``INTENT``               the step a shift is about to write
+``CUTOVER#<execution id>``             ``LOCKS``                the records (and alarms) Prepare is locking
 ``WATCH#<alarm name>``                 ``<execution id>``       a running cutover watching that alarm
 ``WAVE#<wave name>``                   ``<execution id>``       a cutover started by a wave
 =====================================  ======================  =====================================
@@ -29,12 +31,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from cutover.errors import RecordsLocked
+from cutover.errors import AnswerRefused, RecordsLocked
 
 # Locks outlive any sane cutover (Step Functions' own limit is a year) but are
 # reclaimed eventually if a stack is deleted mid-run.
 LOCK_TTL_SECONDS = 30 * 24 * 3600
 LEDGER_TTL_SECONDS = 400 * 24 * 3600
+_ANSWER = "CONTROL#ANSWER#"
 
 
 def now_iso() -> str:
@@ -54,6 +57,14 @@ def _from_dynamo(value: Any) -> Any:
     if isinstance(value, list):
         return [_from_dynamo(v) for v in value]
     return value
+
+
+def abort_reason(control: dict[str, Any]) -> str | None:
+    """An operator's abort recorded in a CONTROL item, in their words: ``aborted by <who>: <reason>``."""
+    abort = control.get("abort")
+    if not isinstance(abort, dict):
+        return None
+    return f"aborted by {abort.get('by', '?')}: {abort.get('reason', 'no reason given')}"
 
 
 class Store:
@@ -103,6 +114,42 @@ class Store:
                     raise RecordsLocked(key, f"{holder.get('cutover', '?')} ({holder['owner']})") from None
             raise
 
+    def put_lock_intent(self, execution_id: str, keys: Sequence[str], alarms: Sequence[str]) -> None:
+        """Written before the locks are taken: whatever ends the cutover (even a Prepare that was
+        killed half-way) finds here what to release."""
+        self.table.put_item(
+            Item={
+                "pk": f"CUTOVER#{execution_id}",
+                "sk": "LOCKS",
+                "keys": list(keys),
+                "alarms": list(alarms),
+                "expires_at": int(time.time()) + LEDGER_TTL_SECONDS,
+            }
+        )
+
+    def lock_intent(self, execution_id: str) -> tuple[list[str], list[str]]:
+        """``(record keys, alarm names)`` a cutover locked or watched (empty when it never got that far)."""
+        item = self.table.get_item(Key={"pk": f"CUTOVER#{execution_id}", "sk": "LOCKS"}, ConsistentRead=True).get(
+            "Item"
+        )
+        if not item:
+            return [], []
+        return [str(k) for k in item.get("keys", [])], [str(a) for a in item.get("alarms", [])]
+
+    def locks(self) -> list[dict[str, Any]]:
+        """Every record lock in the table (a scan: for the operator's `unlock`, not for the workflow)."""
+        found: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "FilterExpression": "begins_with(pk, :prefix) AND sk = :sk",
+            "ExpressionAttributeValues": {":prefix": "LOCK#", ":sk": "LOCK"},
+        }
+        while True:
+            page = self.table.scan(**kwargs)
+            found.extend({**_from_dynamo(item), "key": str(item["pk"])[5:]} for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return sorted(found, key=lambda lock: lock["key"])
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def lock_holder(self, key: str) -> dict[str, Any] | None:
         item = self.table.get_item(Key={"pk": f"LOCK#{key}", "sk": "LOCK"}, ConsistentRead=True).get("Item")
         return _from_dynamo(item) if item else None
@@ -126,15 +173,16 @@ class Store:
 
     # ------------------------------------------------------------ task tokens
 
-    def put_wait(self, execution_id: str, token: str, purpose: str, detail: dict[str, Any]) -> None:
+    def put_wait(self, execution_id: str, token: str, wait: dict[str, Any]) -> None:
+        """Keep the pending wait's token and what it waits for (``WaitSpec.to_data()``)."""
         self.table.put_item(
             Item=_to_dynamo(
                 {
                     "pk": f"CUTOVER#{execution_id}",
                     "sk": "WAIT",
                     "token": token,
-                    "purpose": purpose,
-                    "detail": detail,
+                    "kind": wait["kind"],
+                    "wait": wait,
                     "registered_at": now_iso(),
                     "expires_at": int(time.time()) + LOCK_TTL_SECONDS,
                 }
@@ -167,6 +215,48 @@ class Store:
             "Item"
         )
         return _from_dynamo(item) if item else {}
+
+    def controls(self, execution_id: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        """``(control, answers)`` in one query: the operator's requests and every recorded answer,
+        keyed ``"<kind>#<step index>"``."""
+        control: dict[str, Any] = {}
+        answers: dict[str, dict[str, Any]] = {}
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": f"CUTOVER#{execution_id}", ":prefix": "CONTROL"},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self.table.query(**kwargs)
+            for item in page.get("Items", []):
+                data = _from_dynamo(item)
+                if data["sk"] == "CONTROL":
+                    control = data
+                elif str(data["sk"]).startswith(_ANSWER):
+                    answers[str(data["sk"])[len(_ANSWER) :]] = data
+            if "LastEvaluatedKey" not in page:
+                return control, answers
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def put_answer(self, execution_id: str, kind: str, step_index: int, answer: dict[str, Any]) -> None:
+        """Record a person's answer to one approval or fence, once: a second answer raises
+        :class:`AnswerRefused` naming the first."""
+        key = {"pk": f"CUTOVER#{execution_id}", "sk": f"{_ANSWER}{kind}#{step_index}"}
+        try:
+            self.table.put_item(
+                Item=_to_dynamo(
+                    {**key, **answer, "at": now_iso(), "expires_at": int(time.time()) + LEDGER_TTL_SECONDS}
+                ),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            first = _from_dynamo(self.table.get_item(Key=key, ConsistentRead=True).get("Item") or {})
+            raise AnswerRefused(
+                f"this {'write fence' if kind == 'fence' else 'approval'} was already answered: "
+                f"{first.get('answer', '?')} by {first.get('by', '?')} at {first.get('at', '?')}"
+            ) from None
 
     def set_control(self, execution_id: str, **fields: Any) -> None:
         """Set (or, with None, remove) control fields without touching the others."""
@@ -335,6 +425,17 @@ def default_store() -> Store:
     return Store(_dynamodb_resource().Table(settings().table_name))
 
 
+_store: Store | None = None
+
+
+def store() -> Store:
+    """The controller's table, made once per container."""
+    global _store
+    if _store is None:
+        _store = default_store()
+    return _store
+
+
 _resource: Any = None
 
 
@@ -349,6 +450,7 @@ def _dynamodb_resource() -> Any:
 
 
 def reset_store() -> None:
-    """Forget the cached resource (tests start new emulators)."""
-    global _resource
+    """Forget the cached resource and table (tests start new emulators)."""
+    global _resource, _store
     _resource = None
+    _store = None

@@ -46,6 +46,13 @@ def build_message(event: str, name: str, execution_id: str, weights: dict[str, A
     return {"event": event, "name": name, "execution_id": execution_id, "weights": weights, **fields}
 
 
+def tell(event: str, name: str, execution_id: str, written: dict[str, dict[str, int]], **fields: Any) -> bool:
+    """Build and publish one notification about a cutover whose records hold ``written``; never raises."""
+    from cutover.weights import describe
+
+    return publish(build_message(event, name, execution_id, describe(written), **fields))
+
+
 def subject(message: dict[str, Any]) -> str:
     """A readable SNS subject: ASCII, at most 100 characters (SNS's limits)."""
     template = _SUBJECTS[message["event"]]

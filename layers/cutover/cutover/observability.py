@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -29,6 +30,16 @@ metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
+# The running invocation's Lambda context, so a step can see how long it has left (a step takes only the event).
+_context: ContextVar[Any] = ContextVar("lambda_context", default=None)
+
+
+def remaining_seconds() -> float | None:
+    """Seconds left before Lambda stops this invocation; None outside Lambda (no context)."""
+    context = _context.get()
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return remaining() / 1000.0 if callable(remaining) else None
+
 
 def instrument(step: Callable[[dict[str, Any]], Any]) -> Handler:
     """Turn ``step(event) -> result`` into a Lambda handler with logging, metrics and tracing."""
@@ -37,7 +48,11 @@ def instrument(step: Callable[[dict[str, Any]], Any]) -> Handler:
     @metrics.log_metrics
     @tracer.capture_lambda_handler(capture_response=False)
     def lambda_handler(event: dict[str, Any], context: Any) -> Any:
-        return step(event)
+        token = _context.set(context)
+        try:
+            return step(event)
+        finally:
+            _context.reset(token)
 
     lambda_handler.__name__ = f"{step.__name__}_handler"
     return lambda_handler
@@ -50,12 +65,26 @@ def gauge(name: str, value: float, unit: MetricUnit = MetricUnit.Count, **dimens
     from aws_lambda_powertools.metrics import single_metric
 
     try:
-        with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=NAMESPACE) as metric:
+        with single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE) as metric:
             metric.add_dimension(name="service", value=SERVICE)
             for key, dim in dimensions.items():
                 metric.add_dimension(name=key, value=dim[:250])
     except Exception:  # pragma: no cover - defensive
         logger.exception("could not record metric", extra={"metric": name})
+
+
+def traffic_gauges(records: Any, written: dict[str, dict[str, int]]) -> None:
+    """Percent of traffic on `to` per record (``records``: the plan's), for the dashboard."""
+    for rec in records:
+        group = written.get(rec.key, {})
+        total = sum(group.values())
+        if total:
+            gauge(
+                "TrafficPercentOnTarget",
+                100.0 * group.get(rec.to, 0) / total,
+                unit=MetricUnit.Percent,
+                record=rec.normalized_name,
+            )
 
 
 def count(name: str, value: float = 1) -> None:

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cutover.errors import PlanInvalid
+from cutover.words import Phase
 
 NAME_PATTERN = r"^[a-z0-9-]{1,64}$"
 RECORD_TYPES = ("A", "AAAA", "CNAME")
@@ -151,6 +152,11 @@ class Plan(_Strict):
         pattern=r"^[A-Za-z0-9_-]{1,40}$",
         description="idempotency key: requests with the same name and request_id start one cutover",
     )
+    skip_reached_steps: bool = Field(
+        default=False,
+        description="records already carrying more than the first step on `to`: start from the first step above "
+        "their share instead of refusing the cutover (a cutover never moves traffic back toward `from`)",
+    )
 
     @property
     def evaluations_per_step(self) -> int:
@@ -163,7 +169,9 @@ class Plan(_Strict):
         return self.final_flip.before_percent if self.final_flip else self.steps[-1]
 
     def guards_final_flip(self) -> bool:
-        return self.final_flip is not None or self.reverse_replication is not None
+        """Whether the final flip first checks a drain and/or reverse replication (the drain phase)."""
+        drain = self.final_flip.drain if self.final_flip else None
+        return drain is not None or self.reverse_replication is not None
 
     @property
     def guard_max_checks(self) -> int:
@@ -175,6 +183,35 @@ class Plan(_Strict):
     def preflight_max_checks(self) -> int:
         """Preflight re-checks every interval until the timeout: the first check plus one per interval."""
         return 1 + self.preflight_timeout_seconds // self.check_interval_seconds
+
+    @property
+    def approval_max_checks(self) -> int:
+        """An approval is waited for one check interval at a time (each ends in an evaluation of the
+        gates): this many intervals make its timeout."""
+        return max(1, self.approvals.timeout_seconds // self.check_interval_seconds)
+
+    @property
+    def fence_max_checks(self) -> int:
+        """Intervals the write-fence confirmation is waited for (each ends in an evaluation of the gates)."""
+        timeout = self.final_flip.fence_timeout_seconds if self.final_flip else 0
+        return max(1, timeout // self.check_interval_seconds)
+
+    def evaluations_in(self, phase: Phase) -> int:
+        """Evaluations a wait phase may make: a bake's count, or those before its deadline."""
+        drain = self.final_flip.drain if self.final_flip else None
+        budgets = {
+            Phase.PREFLIGHT: self.preflight_max_checks,
+            Phase.BAKE: self.evaluations_per_step,
+            Phase.APPROVAL: self.approval_max_checks,
+            Phase.FENCE: self.fence_max_checks,
+            Phase.DRAIN: self.guard_max_checks if drain else 1,
+        }
+        if phase not in budgets:
+            raise ValueError(f"{phase} is not a phase that evaluates in a wait")
+        return budgets[phase]
+
+    def wants_fence(self) -> bool:
+        return bool(self.final_flip and self.final_flip.write_fence)
 
     def watched_alarms(self) -> list[str]:
         return list(self.gates.alarms)

@@ -18,6 +18,9 @@ class Settings:
     # Empty means "not restricted here" (IAM still is): the local engine sets none.
     allowed_zone_ids: tuple[str, ...] = ()
     allowed_record_names: tuple[str, ...] = ()
+    # Only the start function knows its state machine; the others run without it.
+    state_machine_arn: str | None = None
+    max_request_age_seconds: float = 900.0
 
 
 @cache
@@ -35,7 +38,22 @@ def settings() -> Settings:
         event_source=os.environ.get("CUTOVER_EVENT_SOURCE", "cutover-controller"),
         allowed_zone_ids=_csv("ALLOWED_ZONE_IDS"),
         allowed_record_names=tuple(n.rstrip(".").lower() for n in _csv("ALLOWED_RECORD_NAMES")),
+        state_machine_arn=os.environ.get("STATE_MACHINE_ARN") or None,
+        max_request_age_seconds=_seconds("MAX_REQUEST_AGE_SECONDS", 900.0),
     )
+
+
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"environment variable {name} must be a number of seconds, not {raw!r}") from None
+    if not value > 0:
+        raise ConfigurationError(f"environment variable {name} must be more than 0 seconds, not {raw!r}")
+    return value
 
 
 def _csv(name: str) -> tuple[str, ...]:

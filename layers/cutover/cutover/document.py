@@ -1,0 +1,183 @@
+"""The cutover document: the typed state the workflow's steps hand to each other.
+
+Every step reads it with :func:`load` (validated, so a step never works on a document with a
+renamed or missing field) and returns it with :func:`dump` (validated again). The ASL reads only
+the fields that decide its routing (``decision``, ``on_error``, ``timing``, ``wait``); a test
+resolves every JSONPath of ``statemachine/cutover.asl.json`` against :class:`WorkflowState`.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cutover.words import Decision, Outcome, Phase, WaitSpec
+
+if TYPE_CHECKING:
+    from cutover.plan import Plan
+
+Weights = dict[str, dict[str, int]]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DocumentInvalid(ValueError):
+    """The workflow state is not a cutover document (a bug, or a hand-edited execution input)."""
+
+
+class Timing(_Model):
+    """Seconds for every wait the ASL makes; rehearsals shrink them."""
+
+    check_wait_seconds: int = Field(ge=1)
+    sync_poll_seconds: int = Field(ge=0)
+    sync_max_polls: int = Field(ge=1)
+    ttl_wait_seconds: int = Field(ge=0)
+    rollback_sync_timeout_seconds: int = Field(ge=0)
+
+
+class Progress(_Model):
+    """Where the cutover is, and the counters its decisions read."""
+
+    phase: Phase = Phase.PREFLIGHT
+    step_index: int = Field(default=0, ge=0)  # the step being approached or baked
+    moved: bool = False  # a change batch was submitted: traffic may be on `to`
+    final_flip_done: bool = False
+    preflight_evaluations: int = Field(default=0, ge=0)  # every preflight evaluation (timeline points)
+    checks: int = Field(default=0, ge=0)  # evaluations in the current phase (preflight: those that count)
+    consecutive_failures: int = Field(default=0, ge=0)
+    drain_streak: int = Field(default=0, ge=0)
+    sync_polls: int = Field(default=0, ge=0)
+
+
+class StepResult(_Model):
+    percent: int
+    status: Literal["passed", "failed"]
+    reason: str | None = None
+
+
+class ChangeRef(_Model):
+    zone_id: str
+    change_id: str
+    status: str
+    submitted_at: str
+    attempts: int
+
+
+class LastEvaluation(_Model):
+    phase: Phase
+    step: int | None
+    percent: int | None
+    check: int
+    healthy: bool
+    reasons: list[str]
+    decision: Decision
+    why: str
+
+
+class CutoverDocument(_Model):
+    """An accepted cutover, from Prepare to Finalize."""
+
+    accepted: Literal[True] = True
+    execution_id: str
+    execution_arn: str
+    name: str
+    plan: dict[str, Any]  # the validated plan, as plain data (its own key names)
+    snapshot: dict[str, Any]  # every record set of the plan as Route 53 had it before the first change
+    timing: Timing
+    progress: Progress = Field(default_factory=Progress)
+    last_written: Weights
+    changes: list[ChangeRef] = Field(default_factory=list)
+    history: list[StepResult] = Field(default_factory=list)
+    skipped: list[int] = Field(default_factory=list)  # steps at or below the records' share at the start
+    decision: Decision
+    on_error: Decision  # what the ASL does when the next task fails: rollback or abandon
+    wait: WaitSpec | None = None  # the next wait, when decision is WAIT
+    last_evaluation: LastEvaluation | None = None
+    reason: str | None = None
+    outcome: Outcome | None = None
+    data_safety: str | None = None
+
+    @cached_property
+    def typed_plan(self) -> Plan:
+        from cutover.plan import validate_plan
+
+        return validate_plan(self.plan)
+
+    @property
+    def percent(self) -> int:
+        """The percent of the current step."""
+        return int(self.plan["steps"][self.progress.step_index])
+
+
+class Rejected(_Model):
+    """What Prepare returns when it refuses a request: nothing was locked or changed."""
+
+    accepted: Literal[False] = False
+    execution_id: str
+    execution_arn: str
+    name: str
+    reason: str
+    problems: list[str]
+    outcome: Literal["REJECTED"] = "REJECTED"
+    decision: Literal["reject"] = "reject"
+    on_error: Literal["abandon"] = "abandon"
+    last_written: Weights = Field(default_factory=dict)
+    history: list[StepResult] = Field(default_factory=list)
+
+
+class TaskError(_Model):
+    """What a Catch puts at its ResultPath."""
+
+    model_config = ConfigDict(extra="allow")
+    Error: str
+    Cause: str | None = None
+
+
+class FinalResult(_Model):
+    """Finalize's answer, kept by the ASL as ``$.final``."""
+
+    outcome: Outcome
+    reason: str | None
+    weights: Weights
+    history: list[StepResult]
+
+
+class WorkflowState(_Model):
+    """The whole state between two states of the ASL: the document plus what the ASL adds itself."""
+
+    cutover: CutoverDocument | Rejected | None = None  # None only when Prepare never answered
+    wake: dict[str, Any] | None = None  # how the last wait ended (a timer, an alarm event, a person's action)
+    error: TaskError | None = None  # a task failed (the Catch of any state but Rollback)
+    rollback_error: TaskError | None = None
+    finalize_error: TaskError | None = None
+    outcome: Outcome | None = None
+    final: FinalResult | None = None
+
+
+def load(event: dict[str, Any]) -> CutoverDocument:
+    """The accepted cutover document a task received (``event["state"]["cutover"]``), validated."""
+    state = event.get("state") if isinstance(event, dict) else None
+    data = state.get("cutover") if isinstance(state, dict) else None
+    if not isinstance(data, dict):
+        raise DocumentInvalid("the workflow state has no 'cutover' document; was Prepare skipped?")
+    try:
+        return CutoverDocument.model_validate(data)
+    except ValidationError as err:
+        raise DocumentInvalid(f"the cutover document is not valid: {_problems(err)}") from None
+
+
+def dump(doc: CutoverDocument | Rejected) -> dict[str, Any]:
+    """The document as JSON data for the next state, validated once more on the way out."""
+    try:
+        type(doc).model_validate(doc.model_dump())
+    except ValidationError as err:
+        raise DocumentInvalid(f"a step produced an invalid cutover document: {_problems(err)}") from None
+    return doc.model_dump(mode="json", exclude={"typed_plan"})
+
+
+def _problems(err: ValidationError) -> str:
+    return "; ".join(".".join(str(p) for p in e["loc"]) + f": {e['msg']}" for e in err.errors(include_url=False)[:10])

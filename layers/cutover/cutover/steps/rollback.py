@@ -1,0 +1,100 @@
+"""Rollback: write the snapshot back, exactly, one batch per zone, and wait for INSYNC.
+
+The wait for INSYNC ends before the Lambda's own timeout (with a margin), so a rollback Route 53
+will not confirm records its own failure and the manual change batches instead of being killed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from cutover import aws, document, route53, signals, weights
+from cutover.document import StepResult
+from cutover.errors import RollbackDelayed, RollbackIncomplete, Route53Unavailable, describe_task_error
+from cutover.ledger import abort_reason, store
+from cutover.observability import count, remaining_seconds, traffic_gauges
+from cutover.words import Outcome, Phase
+
+if TYPE_CHECKING:
+    from cutover.plan import Plan
+
+# Seconds kept back from the Lambda's timeout: recording the failure, the ledger, the response.
+LAMBDA_MARGIN_SECONDS = 30
+
+NO_REVERSE = (
+    "no reverse replication: writes made on the new side since the final flip are NOT on the old side; "
+    "copy them back before the old side takes writes again"
+)
+
+
+def failure_reason(state: dict[str, Any], doc: document.CutoverDocument) -> str:
+    """Why the workflow left the happy path; an operator's abort is told in their own words."""
+    error = state.get("error")
+    if isinstance(error, dict) and error.get("Error") == "CutoverAborted":
+        aborted = abort_reason(store().controls(doc.execution_id)[0])
+        if aborted:
+            return aborted
+    return describe_task_error(error) or doc.reason or "rollback requested"
+
+
+def data_safety_after_final_flip(plan: Plan) -> str:
+    """What a rollback after the final flip means for the data, said plainly in every notification."""
+    if plan.reverse_replication is None:
+        return NO_REVERSE
+    check = signals.check_reverse(plan.reverse_replication)
+    task = plan.reverse_replication.replication_task
+    if check.status == "pass":
+        return (
+            f"reverse replication {task} is running within its limit: writes made on the new side since the final "
+            "flip are being copied back to the old side; let it drain before the old side takes writes"
+        )
+    return (
+        f"reverse replication {task} is NOT healthy ({check.reason}): writes made on the new side since the final "
+        "flip may be missing from the old side; reconcile before the old side takes writes"
+    )
+
+
+def sync_deadline(configured: float) -> float:
+    """The INSYNC wait's timeout: the configured one, cut so it ends before Lambda stops this invocation."""
+    remaining = remaining_seconds()
+    if remaining is None:
+        return configured
+    return max(0.0, min(configured, remaining - LAMBDA_MARGIN_SECONDS))
+
+
+def rollback(event: dict[str, Any]) -> dict[str, Any]:
+    state = event.get("state") or {}
+    doc = document.load(event)
+    reason = failure_reason(state, doc)
+    progress = doc.progress
+    if progress.moved and not any(h.percent == doc.percent and h.status == "failed" for h in doc.history):
+        doc.history = [*doc.history, StepResult(percent=doc.percent, status="failed", reason=reason)]
+    client = aws.client("route53")
+    batches = route53.restore_batches(doc.snapshot, comment=f"cutover {doc.name} rollback")
+    try:
+        changes = route53.submit_all(client, batches)
+        route53.wait_insync(
+            client,
+            [c["change_id"] for c in changes],
+            timeout=sync_deadline(float(doc.timing.rollback_sync_timeout_seconds)),
+            poll=max(0.2, float(doc.timing.sync_poll_seconds)),
+        )
+    except Exception as err:
+        store().record(doc.execution_id, "rollback_attempt_failed", {"error": str(err), "reason": reason})
+        # A busy Route 53 is retried longer than a refusal (see the Rollback state's Retry).
+        failure = RollbackDelayed if isinstance(err, Route53Unavailable) else RollbackIncomplete
+        raise failure(f"rollback not complete: {err}", batches) from err
+    restored = weights.weights_of_snapshot(doc.snapshot)
+    if progress.final_flip_done:
+        doc.data_safety = data_safety_after_final_flip(doc.typed_plan)
+        store().record(doc.execution_id, "data_safety", {"statement": doc.data_safety})
+    store().record(doc.execution_id, "rollback", {"reason": reason, "changes": changes, "restored": restored})
+    count("Rollbacks")
+    traffic_gauges(doc.typed_plan.records, restored)
+    progress.phase = Phase.ROLLBACK
+    doc.reason = reason
+    doc.last_written = restored
+    doc.changes = [document.ChangeRef(**c) for c in changes]
+    doc.outcome = Outcome.ROLLED_BACK
+    doc.wait = None
+    return document.dump(doc)
