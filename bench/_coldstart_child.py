@@ -20,7 +20,7 @@ START = time.perf_counter()
 
 def build_client(service: str) -> object:
     """The client the controller builds for ``service`` on a function's first invocation."""
-    if service == "dynamodb":  # the ledger's table, as ``cutover.workflow.store()`` makes it
+    if service == "dynamodb":  # the ledger's table, as ``cutover.ledger.store()`` makes it
         from cutover.ledger import default_store
 
         return default_store()

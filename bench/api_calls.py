@@ -94,8 +94,8 @@ PRICE_SOURCES = {
     "cloudwatch": "https://aws.amazon.com/cloudwatch/pricing/",
 }
 
-STEP_ENTRY = "StepStart"  # the state every step of the workflow starts in (statemachine/cutover.asl.json)
-SYNC_POLL_STATE = "WaitForSync"  # the head of the Route 53 INSYNC poll loop
+STEP_ENTRY = "Shift"  # the state every step's weights are written in (statemachine/cutover.asl.json)
+SYNC_POLL_STATE = "SyncPause"  # the head of the Route 53 INSYNC poll loop
 DMS_LATENCY = {"CDCLatencySource": 4.0, "CDCLatencyTarget": 6.0}
 PARAMS = "api_economy_params"  # where the hooks keep a call's API parameters (botocore request context)
 
@@ -630,8 +630,8 @@ def _definition() -> dict[str, Any]:
 
 
 def segments(history: Sequence[Mapping[str, Any]], steps: Sequence[int]) -> list[Segment]:
-    """States entered, retries and Lambda functions scheduled, split where each step starts and where
-    the outcome begins."""
+    """States entered, retries and Lambda functions scheduled, split where each step's shift starts (a
+    step's approval or fence wait is counted with the step before it) and where the outcome begins."""
     states = _definition()["States"]
     if STEP_ENTRY not in states:
         raise RuntimeError(f"the state machine has no {STEP_ENTRY} state; update the benchmark")
@@ -659,13 +659,14 @@ def segments(history: Sequence[Mapping[str, Any]], steps: Sequence[int]) -> list
 
 
 def sync_poll_loop() -> list[str]:
-    """The states one more Route 53 INSYNC poll enters (Wait, the AwaitSync task, the Choice)."""
+    """The states one more Route 53 INSYNC poll enters (Wait, the AwaitSync task, the Choice back to the Wait)."""
     states = _definition()["States"]
     loop, name = [], SYNC_POLL_STATE
     while name not in loop:
         loop.append(name)
         state = states[name]
-        name = state.get("Next") or state.get("Default")
+        again = [r["Next"] for r in state.get("Choices", []) if r.get("StringEquals") == "poll_sync"]
+        name = again[0] if again else state["Next"]
     return loop
 
 
@@ -702,7 +703,7 @@ def measure_cutover() -> dict[str, Any]:
     scheduled = sum(sum(p.invocations.values()) for p in parts)
     if scheduled != len(runs):
         raise RuntimeError(f"the history schedules {scheduled} invocations, the engine ran {len(runs)}")
-    from cutover.workflow import DEFAULT_SYNC_POLL_SECONDS, DEFAULT_SYNC_TIMEOUT_SECONDS
+    from cutover.steps.prepare import DEFAULT_SYNC_POLL_SECONDS, DEFAULT_SYNC_TIMEOUT_SECONDS
 
     loop = sync_poll_loop()
     return {

@@ -68,14 +68,14 @@ TARGET_RATIO = 1.3
 TARGET_LAYER_MB = 20.0
 MB = 1_000_000
 
-# The clients each handler builds on its first invocation, read from its step in cutover.workflow (or
-# cutover.slack): its own AWS calls, "dynamodb" for the ledger's table (workflow.store()) and
+# The clients each handler builds on its first invocation, read from its step in cutover.steps (or
+# cutover.slack): its own AWS calls, "dynamodb" for the ledger's table (ledger.store()) and
 # "sns" + "events" for a notification (notify.publish). A function missing here stops the benchmark.
 CLIENTS: dict[str, tuple[str, ...]] = {
     "start_cutover": ("stepfunctions",),
     "prepare": ("dynamodb", "route53", "sns", "events"),
     "evaluate_gates": ("dynamodb", "cloudwatch", "dms", "mgn", "sns", "events"),
-    "register_wait": ("dynamodb", "sns", "events"),
+    "register_wait": ("dynamodb",),
     "shift_weights": ("dynamodb", "route53"),
     "await_sync": ("dynamodb", "route53"),
     "alarm_event": ("dynamodb", "stepfunctions"),

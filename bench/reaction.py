@@ -40,7 +40,7 @@ os.environ.setdefault("CUTOVER_LOCAL_LOG_LEVEL", "CRITICAL")
 
 from cutover.plan import Plan, load_plan_file
 from cutover_cli.local_engine import LocalEngine
-from cutover_cli.rehearsal import Rehearsal
+from cutover_cli.rehearsal import Rehearsal, point_of_wait
 from cutover_cli.scenario import Scenario, StepPoint, load_scenario_file
 
 PLAN = ROOT / "examples" / "plans" / "orders-single.yaml"
@@ -108,7 +108,7 @@ class PollingRehearsal(TimedRehearsal):
         self.timer: threading.Timer | None = None
 
     def on_check_wait(self, engine: LocalEngine, payload: dict[str, Any]) -> None:
-        if self.timer is None and self._next_point(payload["state"]["cutover"]["progress"]) != self.point:
+        if self.timer is None and point_of_wait(payload["wait"]) != self.point:
             super().on_check_wait(engine, payload)  # not yet the alarm's wait: virtual time, as always
             return
         self.t += self.interval

@@ -244,7 +244,7 @@ def _run(plans: int, zones: int, rate: float, propagation: float) -> dict[str, A
                 if got != want:
                     lost.append(f"{plan['name']} {rec['name']}: {got}, expected {want} for {result.outcome}")
         applied = {
-            (inv.payload.get("execution_arn"), inv.result["progress"]["percent"])
+            (inv.payload.get("execution_arn"), inv.result["plan"]["steps"][inv.result["progress"]["step_index"]])
             for inv in engine.invocations
             if inv.function == "ShiftWeightsFunction" and not inv.error and isinstance(inv.result, dict)
         }

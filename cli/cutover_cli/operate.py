@@ -82,7 +82,7 @@ def _aws_operator(args: argparse.Namespace) -> Operator:
 
 
 def run_operator_command(args: argparse.Namespace, operator: Operator | None = None) -> int:
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # piped output: one line per line, never wrapped
     try:
         if args.command == "start":
             plan = load_plan_file(args.plan)  # invalid: exit 2, nothing sent
@@ -174,9 +174,9 @@ def _show_status(console: Console, status: dict[str, Any], as_json: bool) -> Non
     if status["paused"]:
         state += " (paused)"
     wait = status.get("wait")
-    if wait:
-        state += " - " + _waiting(wait)
     console.rule(f"[bold]{status['name']}[/bold] {status['execution_id']}: {state}")
+    if wait:
+        console.print(f"now: {_waiting(wait)}")
     console.print(f"weights: {_weights(status['weights'])}")
     table = Table("step", "status")
     for step in status["steps"]:

@@ -198,7 +198,11 @@ class Rehearsal:
     def owns(self, payload: dict[str, Any]) -> bool:
         """Is this invocation part of this rehearsal's execution (several may share an engine)?"""
         doc = (payload.get("state") or {}).get("cutover") or {}
-        execution = doc.get("execution_id") or str(payload.get("execution_arn", "")).rsplit(":", 1)[-1]
+        execution = (
+            payload.get("execution_id")  # a wait being registered
+            or doc.get("execution_id")
+            or str(payload.get("execution_arn", "")).rsplit(":", 1)[-1]
+        )
         return execution == getattr(self, "execution_id", execution)
 
     def collect(self, result: Any) -> dict[str, Any]:

@@ -247,14 +247,16 @@ def _timeline_against_plan(s: Scenario, plan: Plan) -> list[str]:
         tasks.add(plan.reverse_replication.replication_task)
     servers = {g.source_server_id for g in plan.gates.mgn}
     alarms = set(plan.gates.alarms)
-    # A pause holds preflight without using up its timeout: then it may make more evaluations.
+    # A pause holds a preflight or a bake (without using up preflight's timeout): they may then make more
+    # evaluations than the plan's counts.
     pauses = any(a.action == "pause" for e in s.timeline for a in e.operator)
+    problems += _unreleased_pauses(s)
     for i, entry in enumerate(s.timeline):
         where = f"scenario.timeline[{i}]"
         if isinstance(entry.at, StepPoint):
             if entry.at.step > len(plan.steps):
                 problems.append(f"{where}.at.step: the plan has {len(plan.steps)} steps, not {entry.at.step}")
-            elif entry.at.check is not None and entry.at.check > plan.evaluations_per_step:
+            elif entry.at.check is not None and entry.at.check > plan.evaluations_per_step and not pauses:
                 problems.append(
                     f"{where}.at.check: each step has {plan.evaluations_per_step} evaluation(s), not {entry.at.check}"
                 )
@@ -286,6 +288,25 @@ def _timeline_against_plan(s: Scenario, plan: Plan) -> list[str]:
         problems += [
             f"{where}.alarms.{a}: the plan does not watch alarm {a!r}" for a in entry.alarms if a not in alarms
         ]
+    return problems
+
+
+def _unreleased_pauses(s: Scenario) -> list[str]:
+    """A pause holds the cutover until a person resumes or aborts it: a rehearsal that never does would never end."""
+    problems = []
+    actions = [(i, a.action) for i, e in enumerate(s.timeline) for a in e.operator]
+    for i, entry in enumerate(s.timeline):
+        if entry.operator and entry.at == "preflight":
+            problems.append(
+                f"scenario.timeline[{i}].operator: a person acts on a running cutover; use at: {{preflight: 1}} "
+                "(just before its first evaluation), not at: preflight (the world before it starts)"
+            )
+    for n, (i, action) in enumerate(actions):
+        if action == "pause" and not any(later in ("resume", "abort") for _, later in actions[n + 1 :]):
+            problems.append(
+                f"scenario.timeline[{i}].operator: a pause with no resume or abort after it would hold the "
+                "rehearsal forever"
+            )
     return problems
 
 

@@ -107,6 +107,10 @@ class LiveView:
     def _on_approval(self, data: dict[str, Any]) -> None:
         self.console.print(f"{'':>10}  [magenta]approval before {data['percent']}%: {data['answer']}[/magenta]")
 
+    def _on_operator(self, data: dict[str, Any]) -> None:
+        style = "red" if data.get("refused") else "magenta"
+        self.console.print(f"{'':>10}  [{style}]operator {data['action']}: {data['said']}[/{style}]")
+
     def _on_fault(self, fault: dict[str, Any]) -> None:
         self.console.print(
             f"{'':>10}  [orange3]fault injected: {fault['service']} {fault['operation']} {fault['error']} "

@@ -1,9 +1,11 @@
-"""Chaos: whatever the plan, the faults and the signals, a rehearsal ends in a safe state.
+"""Chaos: whatever the plan, the faults, the signals and the people, a rehearsal ends in a safe state.
 
 For random plans (1-3 weighted pairs in 1-2 hosted zones, 1-4 steps, short bakes, optional
-approvals and gates) and random scenarios (alarm, DMS and MGN changes at random points of the
-timeline, approval answers, AWS API errors from a menu, at the start or from a timeline point on),
-the real workflow and the real handlers run on the local engine, and the run must end in one of:
+approvals, write fence, drain and gates) and random scenarios (alarm, DMS and MGN changes at random
+points of the timeline, bakes, approvals, fences and drains alike; approval and fence answers; an
+operator's abort, pause, resume, promote or a late or double answer at random moments; AWS API errors
+from a menu, at the start or from a timeline point on), the real workflow and the real handlers run
+on the local engine, and the run must end in one of:
 
 - COMPLETED, every pair at 0 on ``from`` and 100 on ``to``;
 - ROLLED_BACK or ABANDONED, every pair at exactly its starting weights (ABANDONED: no write at all);
@@ -11,9 +13,13 @@ the real workflow and the real handlers run on the local engine, and the run mus
 - ROLLBACK_FAILED, with a ``RollbackFailed`` page (delivered) whose manual change batches hold
   exactly the starting weights.
 
-Never an intermediate weight left without that page, never an all-zero group, never a lock left
-in the table, and the notifications end with exactly one final event, the one of the outcome.
-A pair that starts all-zero must be refused: REJECTED, nothing changed.
+Never an intermediate weight left without that page, never an all-zero group, never a lock or an
+alarm watch left in the table, and the notifications end with exactly one final event, the one of
+the outcome. A pair that starts all-zero must be refused: REJECTED, nothing changed. On the way:
+traffic never moves toward ``from`` except in a rollback to the snapshot (every shift carries at least
+the share on ``to`` the records had), and no wait hides a breach: once traffic moved, every wait ends
+in an evaluation of every gate before the next wait or shift, and an evaluation that reaches the
+failure threshold rolls back, whatever was pending.
 
 The examples are derandomized (the same ones on every run); ``CHAOS_EXAMPLES`` sets how many.
 ``bench/chaos.py`` runs the same property for longer, with a random seed.
@@ -59,6 +65,7 @@ DMS_ARN = "arn:aws:dms:us-east-1:123456789012:task:ORDERSTASK"
 DMS_LIMIT = 30
 MGN_SERVER = "s-0123456789abcdef0"
 MGN_LIMIT = 60
+DRAIN_LIMIT = 5  # a drain needs both CDC latencies under 5 s: the healthy values 2 (drained) and 6, 29 (not)
 
 # Each signal's values: (healthy ones, unhealthy ones); the first healthy value is where shrinking goes.
 ALARM_VALUES: tuple[tuple[Any, ...], tuple[Any, ...]] = (("OK",), ("ALARM", "INSUFFICIENT_DATA"))
@@ -176,7 +183,22 @@ def plans(draw: st.DrawFn) -> dict[str, Any]:
     }
     approvals = draw(st.lists(st.sampled_from(steps), unique=True, max_size=2))
     if approvals:
-        plan["approvals"] = {"before_percent": sorted(approvals), "timeout_seconds": 600}
+        plan["approvals"] = {"before_percent": sorted(approvals), "timeout_seconds": draw(st.sampled_from((60, 180)))}
+    if draw(st.sampled_from((False, False, True))):
+        flip: dict[str, Any] = {
+            "before_percent": draw(st.sampled_from(steps)),
+            "write_fence": draw(st.booleans()),
+            "fence_timeout_seconds": draw(st.sampled_from((60, 180))),
+        }
+        if plan["gates"].get("dms") and draw(st.booleans()):
+            flip["drain"] = {
+                "max_cdc_latency_seconds": DRAIN_LIMIT,
+                "consecutive_checks": draw(st.integers(1, 2)),
+                "timeout_seconds": draw(st.sampled_from((0, 60, 180))),
+            }
+        plan["final_flip"] = flip
+    if draw(st.sampled_from((False, False, False, True))):
+        plan["skip_reached_steps"] = True
     return plan
 
 
@@ -189,7 +211,32 @@ def timeline_points(plan: dict[str, Any]) -> list[Any]:
     for step in range(1, len(plan["steps"]) + 1):
         points.append({"step": step})
         points += [{"step": step, "check": k} for k in range(1, evaluations + 1)]
+    points += [{"approval": p} for p in plan.get("approvals", {}).get("before_percent", [])]
+    flip = plan.get("final_flip")
+    if flip and flip.get("write_fence", True):
+        points.append({"fence": flip["before_percent"]})
+    if flip and flip.get("drain"):
+        points += [{"drain": k} for k in range(1, 2 + flip["drain"]["timeout_seconds"] // INTERVAL)]
     return points
+
+
+# A pause is drawn only with its resume (see held_then_resumed): a person who pauses comes back.
+OPERATOR_ACTIONS = ("abort", "resume", "promote", "approve", "refuse", "confirm_fence", "refuse_fence")
+
+
+@st.composite
+def held_then_resumed(draw: st.DrawFn, plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """A pause at a preflight or bake point and its resume a few evaluations later: a held preflight or bake
+    keeps evaluating (and counting), so the resume's point is always reached, unless the cutover ends first."""
+    evaluations = max(1, plan["bake_seconds"] // INTERVAL)
+    if draw(st.booleans()):
+        first = draw(st.integers(1, 1 + plan["preflight_timeout_seconds"] // INTERVAL))
+        at, later = {"preflight": first}, {"preflight": first + draw(st.integers(0, 3))}
+    else:
+        step = draw(st.integers(1, len(plan["steps"])))
+        check = draw(st.integers(1, evaluations))
+        at, later = {"step": step, "check": check}, {"step": step, "check": check + draw(st.integers(0, 3))}
+    return [{"at": at, "operator": [{"action": "pause"}]}, {"at": later, "operator": [{"action": "resume"}]}]
 
 
 Signal = tuple[str, str]  # ("alarms", alarm name) | ("dms", field) | ("mgn", field)
@@ -249,9 +296,11 @@ def world_change(draw: st.DrawFn, plan: dict[str, Any]) -> dict[str, Any]:
 
 
 def start_weights() -> st.SearchStrategy[tuple[int, int]]:
-    """(from, to) at the start: 100/0 (the usual), or anything in 0..255 but not both 0."""
+    """(from, to) at the start: 100/0 (the usual), a little already on `to` (90/10, 200/1), or anything in
+    0..255 but not both 0 (often more on `to` than the first step: refused, or skipped with the opt-in)."""
     return st.one_of(
         st.just((100, 0)),
+        st.sampled_from(((90, 10), (200, 1), (255, 0))),
         st.tuples(st.integers(0, 255), st.integers(0, 255)).filter(lambda w: w != (0, 0)),
     )
 
@@ -274,17 +323,29 @@ def scenarios(draw: st.DrawFn, plan: dict[str, Any], all_zero: bool = False) -> 
         entry_faults = draw(st.lists(faults(plan), max_size=2))
         if entry_faults:
             entry["faults"] = entry_faults
+        # A person at a random moment: most often nobody, sometimes a late, early or double command.
+        actions = draw(st.lists(st.sampled_from(OPERATOR_ACTIONS), max_size=2))
+        if actions and entry["at"] != "preflight" and draw(st.sampled_from((False, False, True))):
+            entry["operator"] = [{"action": a} for a in actions]
         if len(entry) > 1:
             timeline.append(entry)
+    if draw(st.sampled_from((False, False, False, True))):
+        timeline += draw(held_then_resumed(plan))
     scenario: dict[str, Any] = {"description": "chaos", "records": records, "timeline": timeline}
     top_faults = draw(st.lists(faults(plan), max_size=2))  # in force from the start: they hit Prepare and preflight
     if top_faults:
         scenario["faults"] = top_faults
     answers = []
-    for percent in plan.get("approvals", {}).get("before_percent", []):
+    asked = [(p, "step") for p in plan.get("approvals", {}).get("before_percent", [])]
+    flip = plan.get("final_flip")
+    if flip and flip.get("write_fence", True):
+        asked.append((flip["before_percent"], "write_fence"))
+    for percent, kind in asked:
         answer = draw(st.sampled_from((None, "approve", "reject", "timeout")))
         if answer is not None:  # unlisted approvals are approved
-            answers.append({"before_percent": percent, "answer": answer})
+            answers.append(
+                {"before_percent": percent, "kind": kind, "answer": answer, "after_checks": draw(st.integers(1, 2))}
+            )
     if answers:
         scenario["approvals"] = answers
     return scenario
@@ -308,8 +369,9 @@ class Observed:
     delivered: list[str]  # events of the notifications that reached the SNS topic or the event bus
     on_sns: list[str]  # events of the notifications the SNS topic accepted
     locks_left: list[str]
-    watchers_left: list[str]  # WATCH# items (alarm -> cutover) left behind: reported, not part of the invariant
+    watchers_left: list[str]  # WATCH# items (alarm -> cutover) left behind
     accepted_changes: int  # Route 53 change batches accepted (faulted calls excluded)
+    functions: list[str] = field(default_factory=list)  # the controller's invocations, in order
 
 
 class ObservedRehearsal(Rehearsal):
@@ -341,6 +403,7 @@ class ObservedRehearsal(Rehearsal):
             locks_left=_items_left(self.engine, "LOCK#"),
             watchers_left=_items_left(self.engine, "WATCH#"),
             accepted_changes=int(record["output"]["route53_change_batches"]),
+            functions=[i.function for i in self.engine.invocations],
         )
         return record
 
@@ -513,7 +576,80 @@ def violations(case: dict[str, Any], record: dict[str, Any], observed: Observed)
         problems.append(Violation("all-zero-group", f"every weight of {', '.join(zeroed)} is 0: {final}"))
     if observed.locks_left:
         problems.append(Violation("lock-left-held", f"{outcome} left {observed.locks_left} in the table"))
+    if observed.watchers_left:
+        problems.append(Violation("watch-left", f"{outcome} left {observed.watchers_left} in the table"))
     problems += _notification_problems(str(outcome), observed)
+    problems += _direction_problems(case, record.get("ledger", []))
+    problems += _watch_problems(case, record.get("ledger", []), observed.functions)
+    return problems
+
+
+def _share(group: dict[str, int], to: str) -> float:
+    total = sum(group.values())
+    return 100.0 * group.get(to, 0) / total if total else 0.0
+
+
+def _direction_problems(case: dict[str, Any], ledger: list[dict[str, Any]]) -> list[Violation]:
+    """Never backwards: every shift writes at least the share on `to` each record had just before it
+    (only a rollback, to the snapshot, may move traffic toward `from`)."""
+    to_of = {normalize_name(r["name"]): r["to"] for r in case["plan"]["records"]}
+    problems = []
+    for entry in (e for e in ledger if e["kind"] == "shift"):
+        before, after = entry["data"]["from"], entry["data"]["to"]
+        for name, group in after.items():
+            to = to_of.get(normalize_name(name))
+            if to and name in before and _share(group, to) < _share(before[name], to) - 1e-9:
+                problems.append(
+                    Violation(
+                        "moved-backwards",
+                        f"the {entry['data']['percent']}% shift moved {name} from {before[name]} to {group}",
+                    )
+                )
+    return problems
+
+
+WAIT, EVALUATE = "RegisterWaitFunction", "EvaluateGatesFunction"
+
+
+def _watch_problems(case: dict[str, Any], ledger: list[dict[str, Any]], functions: list[str]) -> list[Violation]:
+    """No wait hides a breach: once traffic moved, each wait ends in an evaluation (or the end of the cutover)
+    before any other wait or shift, each evaluation reads every gate of the plan, and one that reaches the
+    failure threshold rolls back."""
+    if "ShiftWeightsFunction" not in functions:
+        return []
+    problems = []
+    after = functions[functions.index("ShiftWeightsFunction") :]
+    for i, name in enumerate(after):
+        if name != WAIT:
+            continue
+        nxt = next(
+            (f for f in after[i + 1 :] if f in (WAIT, EVALUATE, "ShiftWeightsFunction", "RollbackFunction")), None
+        )
+        if nxt in (WAIT, "ShiftWeightsFunction"):
+            problems.append(Violation("wait-without-evaluation", f"a wait after the first shift was followed by {nxt}"))
+            break
+    gates = case["plan"]["gates"]
+    wanted = {f for f, on in (("dms", gates.get("dms")), ("mgn", gates.get("mgn")), ("alarm", gates["alarms"])) if on}
+    threshold = case["plan"]["failure_threshold"]
+    for entry in (
+        e["data"] for e in ledger if e["kind"] == "evaluation" and e["data"].get("traffic_percent") is not None
+    ):
+        read = {c["family"] for c in entry.get("checks", [])}
+        if not wanted <= read:
+            problems.append(
+                Violation(
+                    "gate-not-evaluated",
+                    f"{entry['phase']} check {entry['check']} read {sorted(read)}, not {sorted(wanted)}",
+                )
+            )
+        if entry["failures"] >= threshold and entry["decision"] != "rollback":
+            problems.append(
+                Violation(
+                    "breach-not-acted-on",
+                    f"{entry['phase']} check {entry['check']}: {entry['failures']} failures, "
+                    f"decided {entry['decision']}",
+                )
+            )
     return problems
 
 
@@ -798,6 +934,8 @@ _PLAN_ONE = {
         {"hosted_zone_id": "ZCHAOSALPHA", "name": "api.example.com.", "type": "CNAME", "from": "legacy", "to": "aws"}
     ],
     "steps": [50, 100],
+    "failure_threshold": 1,
+    "gates": {"alarms": ["svc-5xx"]},
 }
 _CASE_ONE = {"plan": _PLAN_ONE, "scenario": {"records": {"api.example.com": {"legacy": 90, "aws": 10}}, "timeline": []}}
 _START = {"legacy": 90, "aws": 10}
@@ -811,7 +949,9 @@ def _page(weights: dict[str, int]) -> dict[str, Any]:
     return {"event": "RollbackFailed", "manual_change_batches": {"Z1": {"Changes": changes}}}
 
 
-def _ending(outcome: Any, final: dict[str, int], **observed: Any) -> tuple[dict[str, Any], Observed]:
+def _ending(
+    outcome: Any, final: dict[str, int], ledger: list[dict[str, Any]] | None = None, **observed: Any
+) -> tuple[dict[str, Any], Observed]:
     """A made-up end of a run: its record and what the emulator showed, the final event delivered."""
     event = FINAL_EVENTS.get(str(outcome), "CutoverRolledBack")
     messages = observed.pop("messages", [{"event": "CutoverStarted"}, {"event": event}])
@@ -823,8 +963,36 @@ def _ending(outcome: Any, final: dict[str, int], **observed: Any) -> tuple[dict[
         "accepted_changes": 2,
         **observed,
     }
-    record = {"output": {"outcome": outcome, "final_weights": {"api.example.com.": final}, "execution_status": "?"}}
+    record = {
+        "output": {"outcome": outcome, "final_weights": {"api.example.com.": final}, "execution_status": "?"},
+        "ledger": ledger or [],
+    }
     return record, Observed(messages=messages, **seen)
+
+
+def _shift(percent: int, before: dict[str, int], after: dict[str, int]) -> dict[str, Any]:
+    return {
+        "kind": "shift",
+        "data": {"percent": percent, "from": {"api.example.com": before}, "to": {"api.example.com": after}},
+    }
+
+
+def _evaluation(failures: int, decision: str, families: tuple[str, ...] = ()) -> dict[str, Any]:
+    checks = [{"family": f} for f in families]
+    return {
+        "kind": "evaluation",
+        "data": {
+            "phase": "approval",
+            "check": 1,
+            "traffic_percent": 50,
+            "failures": failures,
+            "decision": decision,
+            "checks": checks,
+        },
+    }
+
+
+_ONE_SHIFT = ["PrepareFunction", "EvaluateGatesFunction", "ShiftWeightsFunction", "AwaitSyncFunction"]
 
 
 @pytest.mark.parametrize(
@@ -852,6 +1020,20 @@ def _ending(outcome: Any, final: dict[str, int], **observed: Any) -> tuple[dict[
         (_ending("ROLLED_BACK", _START, delivered=["CutoverStarted"]), "final-notification-lost"),
         (_ending(None, {"legacy": 75, "aws": 25}), "unknown-outcome"),
         (_ending(None, {"legacy": 75, "aws": 25}), "intermediate-without-page"),
+        (_ending("ROLLED_BACK", _START, watchers_left=["WATCH#svc-5xx"]), "watch-left"),
+        (
+            _ending("ROLLED_BACK", _START, ledger=[_shift(50, {"legacy": 40, "aws": 60}, {"legacy": 50, "aws": 50})]),
+            "moved-backwards",
+        ),
+        (
+            _ending("ROLLED_BACK", _START, functions=[*_ONE_SHIFT, "RegisterWaitFunction", "RegisterWaitFunction"]),
+            "wait-without-evaluation",
+        ),
+        (_ending("ROLLED_BACK", _START, ledger=[_evaluation(0, "wait")], functions=_ONE_SHIFT), "gate-not-evaluated"),
+        (
+            _ending("ROLLED_BACK", _START, ledger=[_evaluation(1, "wait", ("alarm",))], functions=_ONE_SHIFT),
+            "breach-not-acted-on",
+        ),
     ],
 )
 def test_the_invariant_catches_each_unsafe_end(ending: tuple[dict[str, Any], Observed], kind: str) -> None:
@@ -864,7 +1046,14 @@ def test_the_invariant_catches_each_unsafe_end(ending: tuple[dict[str, Any], Obs
     "ending",
     [
         _ending("COMPLETED", {"legacy": 0, "aws": 100}),
+        _ending(
+            "COMPLETED",
+            {"legacy": 0, "aws": 100},
+            ledger=[_shift(50, _START, {"legacy": 50, "aws": 50}), _evaluation(0, "shift", ("alarm",))],
+            functions=[*_ONE_SHIFT, "RegisterWaitFunction", "EvaluateGatesFunction", "ShiftWeightsFunction"],
+        ),
         _ending("ROLLED_BACK", _START),
+        _ending("ROLLED_BACK", _START, ledger=[_evaluation(1, "rollback", ("alarm",))], functions=_ONE_SHIFT),
         _ending("ABANDONED", _START, accepted_changes=0),
         _ending("REJECTED", _START, accepted_changes=0),
         _ending("ROLLBACK_FAILED", {"legacy": 50, "aws": 50}, messages=[{"event": "CutoverStarted"}, _page(_START)]),

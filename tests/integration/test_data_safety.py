@@ -65,7 +65,7 @@ def test_drain_timeout_rolls_back_with_the_drain_as_reason() -> None:
     record, _ = rehearse("data-drain-timeout")
     out = record["output"]
     assert out["outcome"] == "ROLLED_BACK"
-    assert out["reason"].startswith("drain timed out after 600 s, no final flip")
+    assert out["reason"].startswith("drain timed out after 600 s, no final flip: 0 of 3 drained checks in a row")
     assert out["steps"][-1] == {"percent": 100, "status": "failed", "reason": out["reason"]}
     drains = [e for e in record["ledger"] if e["kind"] == "evaluation" and e["data"]["phase"] == "drain"]
     assert len(drains) == 1 + 600 // 60

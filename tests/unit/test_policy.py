@@ -512,3 +512,20 @@ def test_never_backwards(
 def test_never_backwards_names_every_record_above_the_first_step() -> None:
     got = first_step([25, 100], {"api": 30.0, "www": 50.0, "pay": 10.0}, False)
     assert len(got.problems) == 2 and "api" in got.problems[0] and "www" in got.problems[1]
+
+
+@pytest.mark.parametrize("moved", [False, True])
+@pytest.mark.parametrize("phase", [Phase.APPROVAL, Phase.FENCE])
+def test_an_answered_wait_whose_gates_keep_failing_ends_at_its_deadline(phase: Phase, moved: bool) -> None:
+    """Approved, but a gate fails (below the threshold): no shift; it waits, and not past the deadline."""
+    early = Inputs(phase, moved, healthy=False, checks=0, budget=3, failures=0, threshold=9, answer=Answer.APPROVE)
+    last = replace(early, checks=2)
+    assert (decide(early, 0, _shape(early)).decision, judge(early).why) == (Decision.WAIT, Why.UNHEALTHY)
+    assert judge(last).why is Why.NOT_HEALTHY_IN_TIME
+    assert decide(last, 0, _shape(last)).decision is (Decision.ROLLBACK if moved else Decision.ABANDON)
+
+
+def test_a_drained_pipe_whose_gates_keep_failing_ends_at_the_drains_deadline() -> None:
+    i = Inputs(Phase.DRAIN, True, healthy=False, checks=2, budget=3, failures=0, threshold=9, drained=True)
+    assert (decide(i, 0, _shape(i)).decision, judge(i).why) == (Decision.ROLLBACK, Why.NOT_HEALTHY_IN_TIME)
+    assert judge(replace(i, checks=0)).why is Why.UNHEALTHY

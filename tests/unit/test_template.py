@@ -774,7 +774,9 @@ def test_alarm_event_function_reads_the_table_and_wakes_the_workflow_only(cfn: d
     assert [s["Resource"] for s in send] == [{"Ref": "CutoverStateMachine"}]
 
 
-@pytest.mark.parametrize("logical_id", sorted(WORKFLOW_FUNCTIONS - {"AwaitSyncFunction"} | {"StartCutoverFunction"}))
+@pytest.mark.parametrize(
+    "logical_id", sorted(WORKFLOW_FUNCTIONS - {"AwaitSyncFunction", "RegisterWaitFunction"} | {"StartCutoverFunction"})
+)
 def test_publishing_functions_may_publish_to_the_encrypted_topic(cfn: dict[str, Any], logical_id: str) -> None:
     """Given a function that sends notifications,
     When its role's statements are read,
@@ -1502,3 +1504,14 @@ def test_functions_apply_globals_like_sam() -> None:
     assert props["Layers"] == ["g", "own"]
     assert props["Environment"]["Variables"] == {"A": "1", "B": "2", "C": "2"}
     assert props["CodeUri"] == Path("/project/functions/f").resolve()
+
+
+def test_the_rollback_gives_up_waiting_for_insync_before_lambda_stops_it() -> None:
+    """Given the rollback function's timeout and the rollback's own INSYNC wait,
+    Then the default wait plus the margin the rollback keeps back fits inside the timeout, so a rollback
+    Route 53 will not confirm raises (and records the manual batches) instead of being killed."""
+    from cutover.steps.prepare import DEFAULT_ROLLBACK_SYNC_TIMEOUT_SECONDS
+    from cutover.steps.rollback import LAMBDA_MARGIN_SECONDS
+
+    timeout = sam_template.functions(sam_template.load_template())["RollbackFunction"]["Timeout"]
+    assert timeout > DEFAULT_ROLLBACK_SYNC_TIMEOUT_SECONDS + LAMBDA_MARGIN_SECONDS

@@ -9,9 +9,9 @@ resolves every JSONPath of ``statemachine/cutover.asl.json`` against :class:`Wor
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from cutover.words import Decision, Outcome, Phase, WaitSpec
 
@@ -19,6 +19,14 @@ if TYPE_CHECKING:
     from cutover.plan import Plan
 
 Weights = dict[str, dict[str, int]]
+
+
+def _wait(value: Any) -> Any:
+    """A wait as the workflow passes it, checked by the same rules the register-wait step applies."""
+    return value if value is None or isinstance(value, WaitSpec) else WaitSpec.from_data(value)
+
+
+Wait = Annotated[WaitSpec | None, BeforeValidator(_wait)]
 
 
 class _Model(BaseModel):
@@ -95,7 +103,7 @@ class CutoverDocument(_Model):
     skipped: list[int] = Field(default_factory=list)  # steps at or below the records' share at the start
     decision: Decision
     on_error: Decision  # what the ASL does when the next task fails: rollback or abandon
-    wait: WaitSpec | None = None  # the next wait, when decision is WAIT
+    wait: Wait = None  # the next wait, when decision is WAIT
     last_evaluation: LastEvaluation | None = None
     reason: str | None = None
     outcome: Outcome | None = None

@@ -204,7 +204,9 @@ class Plan(_Strict):
             Phase.BAKE: self.evaluations_per_step,
             Phase.APPROVAL: self.approval_max_checks,
             Phase.FENCE: self.fence_max_checks,
-            Phase.DRAIN: self.guard_max_checks if drain else 1,
+            # Without a drain the phase checks reverse replication and every gate: it may wait for them as
+            # long as failure_threshold evaluations (once traffic moved, that is when a failing gate breaches).
+            Phase.DRAIN: self.guard_max_checks if drain else self.failure_threshold,
         }
         if phase not in budgets:
             raise ValueError(f"{phase} is not a phase that evaluates in a wait")

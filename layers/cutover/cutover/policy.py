@@ -51,6 +51,7 @@ class Why(StrEnum):
     DRAINING = "draining"
     DRAINED = "drained"
     DRAIN_TIMED_OUT = "drain timed out"
+    NOT_HEALTHY_IN_TIME = "gates not healthy by the deadline"  # answered or drained, but a gate kept failing
     REVERSE_NOT_READY = "reverse replication not ready"
     ABORTED = "aborted"
     INSYNC = "insync"
@@ -248,9 +249,12 @@ def _answer(i: Inputs, verdict: _Make, checks: int) -> Verdict:
     if i.answer is Answer.APPROVE:
         if i.paused:
             return verdict(WAIT, Why.HELD)
-        if not i.healthy:
-            return verdict(WAIT, Why.UNHEALTHY)
-        return verdict(ADVANCE, Why.FENCE_CONFIRMED if fence else Why.APPROVED)
+        if i.healthy:
+            return verdict(ADVANCE, Why.FENCE_CONFIRMED if fence else Why.APPROVED)
+        # Answered, but a gate fails: no move on an unhealthy evaluation, and not past the deadline either.
+        return verdict(
+            FAIL if checks >= i.budget else WAIT, Why.NOT_HEALTHY_IN_TIME if checks >= i.budget else Why.UNHEALTHY
+        )
     if checks >= i.budget:
         return verdict(FAIL, Why.FENCE_TIMED_OUT if fence else Why.APPROVAL_TIMED_OUT)
     return verdict(WAIT, Why.AWAITING_ANSWER if i.healthy else Why.UNHEALTHY)
@@ -265,6 +269,8 @@ def _drain(i: Inputs, verdict: _Make, checks: int) -> Verdict:
             return verdict(WAIT, Why.HELD, streak)
         if i.healthy:
             return verdict(ADVANCE, Why.DRAINED, streak)
+        if checks >= i.budget:
+            return verdict(FAIL, Why.NOT_HEALTHY_IN_TIME, streak)
         return verdict(WAIT, Why.UNHEALTHY, streak)
     if checks >= i.budget:
         return verdict(FAIL, Why.DRAIN_TIMED_OUT, streak)

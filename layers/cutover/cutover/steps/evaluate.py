@@ -221,11 +221,20 @@ class _Evaluation:
             f"final_flip.fence_timeout_seconds ({plan.final_flip.fence_timeout_seconds if plan.final_flip else 0} s)",
             Why.REVERSE_NOT_READY: "reverse replication not ready, no final flip: "
             + str(flip.get("reverse", {}).get("reason", "?")),
-            Why.DRAIN_TIMED_OUT: f"drain timed out after "
-            f"{plan.final_flip.drain.timeout_seconds if plan.final_flip and plan.final_flip.drain else 0} s, "
-            f"no final flip: {flip.get('drain', {}).get('reason', '?')}",
+            Why.DRAIN_TIMED_OUT: self._drain_timed_out(flip.get("drain", {})),
+            Why.NOT_HEALTHY_IN_TIME: f"gates still failing at the {self.phase} deadline, no shift: "
+            + "; ".join(evidence["reasons"]),
         }
         return texts.get(why, str(why))
+
+    def _drain_timed_out(self, drain: dict[str, Any]) -> str:
+        spec = self.plan.final_flip.drain if self.plan.final_flip else None
+        timeout, needed = (spec.timeout_seconds, spec.consecutive_checks) if spec else (0, 1)
+        last = drain.get("reason", "?") if drain.get("status") != "pass" else "the last check drained"
+        return (
+            f"drain timed out after {timeout} s, no final flip: {self.nxt.drain_streak} of {needed} drained "
+            f"checks in a row; {last}"
+        )
 
     def _left(self) -> None:
         """Effects of moving on from the evaluated phase."""
