@@ -1753,8 +1753,6 @@ def test_mgn_lag_exactly_at_its_limit_passes_and_just_over_breaches() -> None:
     """Healthy for cutover is a lag "under the limit", the limit included (as for DMS latency): 60 s with a
     60 s limit passes, 60.5 s breaches."""
     gate = mgn_gate(SERVER_A, limit=60)
-    at, over = (
-        decide_mgn([gate], [source_server(SERVER_A, lag=lag)])[0] for lag in ("PT60S", "PT60.5S")
-    )
+    at, over = (decide_mgn([gate], [source_server(SERVER_A, lag=lag)])[0] for lag in ("PT60S", "PT60.5S"))
     assert (at.status, over.status) == ("pass", "breach")
     assert over.reason == f"mgn {SERVER_A} lag 60.5s is over the limit 60s"
