@@ -81,7 +81,7 @@ MUTATIONS = (
         '        answer=Answer(answer["answer"]) if answer else None,\n',
         '        answer=Answer(answer["answer"]) if answer else (Answer.APPROVE if event.get("state", {}).get("wake")'
         " and progress.phase in ANSWER_PHASES else None),\n",
-        (PHASES + "test_an_alarm_during_a_pending_approval_rolls_back_before_its_timeout",),
+        (PHASES + "test_an_alarm_wake_is_never_an_answer",),
     ),
     Mutation(
         "an alarm during an approval wait not evaluated (no breach while an answer is pending)",

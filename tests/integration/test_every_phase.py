@@ -248,3 +248,31 @@ def test_unlock_frees_a_lock_whose_cutover_is_gone_and_refuses_a_running_ones(
     LocalEngine.complete_wait(engine, baking)
     assert finish(clock, op, execution_id)["outcome"] == "COMPLETED"
     assert store.locks() == []
+
+
+def test_an_alarm_wake_is_never_an_answer(engine: LocalEngine, zone: str) -> None:
+    """Given an approval pending, when an alarm event wakes its wait but the alarm is already back to OK (a
+    flapping alarm), then that evaluation is healthy and still waits for a person: nobody answering, the
+    approval times out and the cutover rolls back; no shift happened on the wake."""
+    healthy_world(engine)
+    seen: list[str] = []
+
+    def on_approval(eng: LocalEngine, payload: dict[str, Any]) -> None:
+        if not seen:
+            seen.append("woken")
+            assert eng.deliver_alarm_event("orders-aws-5xx")["woken"], "the alarm event should end the wait"
+            return
+        LocalEngine.no_answer(eng, payload)
+
+    engine.on_approval = on_approval
+    result = engine.run({"plan": make_plan(zone, approvals={"before_percent": [50], "timeout_seconds": 120})})
+    assert result.outcome == "ROLLED_BACK" and result.final is not None
+    assert result.final["reason"].startswith("approval timed out")
+    ledger = engine.ledger(result.execution_arn.rsplit(":", 1)[-1])
+    woken = [e["data"] for e in ledger if e["kind"] == "evaluation" and e["data"]["phase"] == "approval"]
+    assert (woken[0]["woken_by"], woken[0]["why"], woken[0]["decision"]) == (
+        "alarm orders-aws-5xx is ALARM",
+        "awaiting answer",
+        "wait",
+    )
+    assert [e["data"]["percent"] for e in ledger if e["kind"] == "shift"] == [25]
