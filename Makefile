@@ -14,7 +14,7 @@ CHECKOV_VENV ?= $(VENV)/checkov
 CHECKOV_VERSION ?= 3.3.30
 CHAOS_EXAMPLES ?= 300
 
-.PHONY: help install lint format typecheck validate cfn-lint checkov build test unit integration coverage rehearse chaos bench schema deploy clean
+.PHONY: help install lint format typecheck validate cfn-lint checkov build test unit integration coverage rehearse chaos mutations bench schema deploy clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ rehearse: $(STAMP) ## Demo rehearsals (a healthy cutover and one that rolls back
 
 chaos: $(STAMP) ## A longer chaos campaign (CHAOS_EXAMPLES=300 by default); prints its figures
 	$(BIN)/python bench/chaos.py --examples $(CHAOS_EXAMPLES) $(if $(SEED),--seed $(SEED))
+
+mutations: $(STAMP) ## Apply the bugs the suite must catch to a copy of the project; each must be killed
+	$(BIN)/python bench/mutations.py
 
 bench: build ## Every benchmark in bench/: prints its tables, writes bench/results.json (see docs/performance.md)
 	$(BIN)/python bench/reaction.py
