@@ -42,8 +42,9 @@ _FN_TAGS = (
 )
 
 
-class _TemplateLoader(yaml.SafeLoader):
-    """A safe loader that knows CloudFormation's tags and keeps dates as strings, as CloudFormation does."""
+class _TemplateLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """A safe loader that knows CloudFormation's tags and keeps dates as strings, as CloudFormation does
+    (libyaml's parser when PyYAML has it: the template is read by every test process and rehearsal)."""
 
 
 # YAML 1.1 would turn an unquoted 2010-09-09 into a date; CloudFormation reads a string.

@@ -10,8 +10,8 @@ pk                                     sk                      what
 ``CUTOVER#<execution id>``             ``STATE``                summary: plan name, status, outcome
 ``CUTOVER#<execution id>``             ``WAIT``                 the pending task token and what it waits for
 ``CUTOVER#<execution id>``             ``LEDGER#<time>#<n>``    one decision with its evidence
-``CUTOVER#<execution id>``             ``CONTROL``              operator requests: abort, promote, pause
-``CUTOVER#<execution id>``             ``CONTROL#ANSWER#<k>``   a person's answer to one approval or fence
+``CONTROL#<execution id>``             ``CONTROL``              operator requests: abort, promote, pause
+``CONTROL#<execution id>``             ``ANSWER#<k>``           a person's answer to one approval or fence
 ``CUTOVER#<execution id>``             ``INTENT``               the step a shift is about to write
 ``CUTOVER#<execution id>``             ``LOCKS``                the records (and alarms) Prepare is locking
 ``WATCH#<alarm name>``                 ``<execution id>``       a running cutover watching that alarm
@@ -22,6 +22,7 @@ pk                                     sk                      what
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -37,11 +38,26 @@ from cutover.errors import AnswerRefused, RecordsLocked
 # reclaimed eventually if a stack is deleted mid-run.
 LOCK_TTL_SECONDS = 30 * 24 * 3600
 LEDGER_TTL_SECONDS = 400 * 24 * 3600
-_ANSWER = "CONTROL#ANSWER#"
+_ANSWER = "ANSWER#"
 
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_order_lock = threading.Lock()
+_last: list[Any] = [datetime.min.replace(tzinfo=UTC), 0]
+
+
+def _ledger_order() -> str:
+    """A ledger sort key that cannot tie: the time in microseconds, never going back within this process
+    (a clock step), then a counter of this process and a random part. Entries a process writes keep their
+    order even within one microsecond; entries of two processes follow the clock, as concurrent ones may."""
+    with _order_lock:
+        now = max(datetime.now(UTC), _last[0])
+        _last[0], _last[1] = now, _last[1] + 1
+        counter = _last[1]
+    return f"{now.isoformat(timespec='microseconds').replace('+00:00', 'Z')}#{counter:010d}#{uuid.uuid4().hex[:6]}"
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -211,19 +227,20 @@ class Store:
 
     def get_control(self, execution_id: str) -> dict[str, Any]:
         """Operator requests waiting for the workflow: ``abort``, ``promote``, ``paused``."""
-        item = self.table.get_item(Key={"pk": f"CUTOVER#{execution_id}", "sk": "CONTROL"}, ConsistentRead=True).get(
+        item = self.table.get_item(Key={"pk": f"CONTROL#{execution_id}", "sk": "CONTROL"}, ConsistentRead=True).get(
             "Item"
         )
         return _from_dynamo(item) if item else {}
 
     def controls(self, execution_id: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         """``(control, answers)`` in one query: the operator's requests and every recorded answer,
-        keyed ``"<kind>#<step index>"``."""
+        keyed ``"<kind>#<step index>"``. They have their own partition, apart from the growing ledger, so
+        the query every evaluation makes reads only them."""
         control: dict[str, Any] = {}
         answers: dict[str, dict[str, Any]] = {}
         kwargs: dict[str, Any] = {
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": f"CUTOVER#{execution_id}", ":prefix": "CONTROL"},
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": f"CONTROL#{execution_id}"},
             "ConsistentRead": True,
         }
         while True:
@@ -241,7 +258,7 @@ class Store:
     def put_answer(self, execution_id: str, kind: str, step_index: int, answer: dict[str, Any]) -> None:
         """Record a person's answer to one approval or fence, once: a second answer raises
         :class:`AnswerRefused` naming the first."""
-        key = {"pk": f"CUTOVER#{execution_id}", "sk": f"{_ANSWER}{kind}#{step_index}"}
+        key = {"pk": f"CONTROL#{execution_id}", "sk": f"{_ANSWER}{kind}#{step_index}"}
         try:
             self.table.put_item(
                 Item=_to_dynamo(
@@ -269,7 +286,7 @@ class Store:
         if removes:
             expression += " REMOVE " + ", ".join(f"#{k}" for k in removes)
         kwargs: dict[str, Any] = {
-            "Key": {"pk": f"CUTOVER#{execution_id}", "sk": "CONTROL"},
+            "Key": {"pk": f"CONTROL#{execution_id}", "sk": "CONTROL"},
             "UpdateExpression": expression.strip(),
             "ExpressionAttributeNames": names,
         }
@@ -331,19 +348,20 @@ class Store:
     # ------------------------------------------------------------------ ledger
 
     def record(self, execution_id: str, kind: str, data: dict[str, Any]) -> str:
-        """Append one decision to the ledger; returns its sort key."""
-        sk = f"LEDGER#{now_iso()}#{uuid.uuid4().hex[:8]}"
+        """Append one decision to the ledger; returns its sort key.
+
+        The evidence is kept as one JSON text attribute: DynamoDB stores and returns it without
+        marshalling every nested value (and moto, in rehearsals, without sizing each one)."""
+        sk = f"LEDGER#{_ledger_order()}"
         self.table.put_item(
-            Item=_to_dynamo(
-                {
-                    "pk": f"CUTOVER#{execution_id}",
-                    "sk": sk,
-                    "kind": kind,
-                    "at": now_iso(),
-                    "data": data,
-                    "expires_at": int(time.time()) + LEDGER_TTL_SECONDS,
-                }
-            )
+            Item={
+                "pk": f"CUTOVER#{execution_id}",
+                "sk": sk,
+                "kind": kind,
+                "at": now_iso(),
+                "data_json": json.dumps(data, default=str, sort_keys=True),
+                "expires_at": int(time.time()) + LEDGER_TTL_SECONDS,
+            }
         )
         return sk
 
@@ -356,7 +374,11 @@ class Store:
         }
         while True:
             page = self.table.query(**kwargs)
-            entries.extend(_from_dynamo(item) for item in page.get("Items", []))
+            for item in page.get("Items", []):
+                entry = _from_dynamo(item)
+                if "data_json" in entry:
+                    entry["data"] = json.loads(entry.pop("data_json"))
+                entries.append(entry)
             if "LastEvaluatedKey" not in page:
                 return entries
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

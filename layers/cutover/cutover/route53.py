@@ -45,6 +45,17 @@ _OCTAL_ESCAPE = re.compile(r"\\([0-3][0-7]{2})")
 # ------------------------------------------------------------------ retries
 
 
+def backoff_sleep(seconds: float) -> None:
+    """How this module waits between attempts and polls. The local engine replaces it with a scaled
+    sleep, so a rehearsal makes every attempt, in order, without the wall time."""
+    time.sleep(seconds)
+
+
+def wait(seconds: float) -> None:
+    # Looks backoff_sleep up at each call, so a replaced one takes effect everywhere.
+    backoff_sleep(seconds)
+
+
 class _Backoff:
     """Capped exponential backoff with full jitter, shared by every call of this module."""
 
@@ -53,7 +64,7 @@ class _Backoff:
         max_attempts: int = 8,
         base_delay: float = 0.2,
         max_delay: float = 5.0,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         rng: Callable[[], float] = random.random,
     ) -> None:
         if max_attempts < 1:
@@ -61,7 +72,7 @@ class _Backoff:
         self.max_attempts = max_attempts
         self.base_delay = base_delay
         self.max_delay = max_delay
-        self.sleep = sleep
+        self.sleep = sleep or wait
         self.rng = rng
 
     def delay(self, retry: int) -> float:
@@ -222,7 +233,7 @@ def read_pairs(
     client: Route53Client,
     plan: Plan,
     *,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     rng: Callable[[], float] = random.random,
 ) -> dict[str, Any]:
     """A snapshot of every record pair of ``plan``; :class:`RecordsInvalid` lists every problem found.
@@ -241,7 +252,7 @@ def current_weights(
     client: Route53Client,
     plan: Plan,
     *,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     rng: Callable[[], float] = random.random,
 ) -> Weights:
     """The weights Route 53 holds now for every record of ``plan``, for drift checks.
@@ -327,7 +338,7 @@ def submit_change(
     max_attempts: int = 8,
     base_delay: float = 0.2,
     max_delay: float = 5.0,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     rng: Callable[[], float] = random.random,
 ) -> dict[str, Any]:
     """Submit one ChangeBatch; ``{"zone_id", "change_id", "status", "submitted_at", "attempts"}``.
@@ -379,7 +390,7 @@ def change_status(
     max_attempts: int = 8,
     base_delay: float = 0.2,
     max_delay: float = 5.0,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     rng: Callable[[], float] = random.random,
 ) -> str:
     """``"PENDING"`` or ``"INSYNC"``; throttling is retried as for :func:`submit_change`."""
@@ -399,7 +410,7 @@ def all_insync(
     client: Route53Client,
     change_ids: Sequence[str],
     *,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     rng: Callable[[], float] = random.random,
 ) -> bool:
     """Whether every change is INSYNC (stops at the first that is not)."""
@@ -412,7 +423,7 @@ def wait_insync(
     *,
     timeout: float,
     poll: float = 2.0,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     rng: Callable[[], float] = random.random,
 ) -> None:
@@ -433,4 +444,4 @@ def wait_insync(
                 f"Route 53 change(s) {', '.join(pending)} still {PENDING} after {timeout:g} s; "
                 "the records may be served inconsistently until they are INSYNC"
             )
-        sleep(min(poll, remaining))
+        (sleep or wait)(min(poll, remaining))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -783,11 +784,22 @@ def evaluate_gates(
     # Clients are resolved here, in one thread: creating boto3 clients is not thread-safe.
     jobs = [(family, _family_job(family, services, clients or {}, run)) for family, services, run in families]
     checks: list[Check] = []
-    with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="gates") as pool:
-        futures = [(family, pool.submit(job)) for family, job in jobs]
-        for family, future in futures:
-            try:
-                checks.extend(future.result())
-            except Exception as err:  # the check functions do not raise; this guards against the unforeseen
-                checks.append(family_failure(family, err))
+    futures = [(family, _pool().submit(job)) for family, job in jobs]
+    for family, future in futures:
+        try:
+            checks.extend(future.result())
+        except Exception as err:  # the check functions do not raise; this guards against the unforeseen
+            checks.append(family_failure(family, err))
     return summarize(checks, gates.missing_data)
+
+
+_POOL: list[ThreadPoolExecutor] = []
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The families' threads, made once per container (a warm Lambda reuses them; so does a rehearsal)."""
+    with _POOL_LOCK:
+        if not _POOL:
+            _POOL.append(ThreadPoolExecutor(max_workers=3, thread_name_prefix="gates"))
+        return _POOL[0]
