@@ -14,18 +14,29 @@ CHECKOV_VENV ?= $(VENV)/checkov
 CHECKOV_VERSION ?= 3.3.30
 CHAOS_EXAMPLES ?= 300
 
-.PHONY: help install lint format typecheck validate cfn-lint checkov build test unit integration coverage rehearse chaos mutations bench schema deploy clean
+
+.PHONY: help install lock lint format typecheck validate cfn-lint checkov build test unit integration coverage rehearse chaos mutations bench schema deploy clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-install: $(STAMP) ## Create the virtual environment and install the project with its dev tools
+install: $(STAMP) ## Create the virtual environment and install the project with its dev tools (pinned: constraints.txt)
+
+lock: ## Re-resolve pyproject.toml's ranges in a fresh environment and pin the result in constraints.txt
+	rm -rf $(VENV)-lock
+	$(PYTHON) -m venv $(VENV)-lock
+	$(VENV)-lock/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)-lock/bin/python -m pip install --quiet -e ".[dev]"
+	{ sed -n '1,/^# make test/p' constraints.txt; $(VENV)-lock/bin/python -m pip freeze --exclude-editable | grep -v '^cutover'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf $(VENV)-lock
+	@echo "constraints.txt updated: run make install test, then commit it"
 
 lint: $(STAMP) ## ruff: lint and formatting
 	$(BIN)/ruff check .
@@ -55,8 +66,8 @@ checkov: $(CHECKOV_VENV)/bin/checkov ## checkov on template.yaml (its own venv: 
 build: $(STAMP) ## sam build: the layer (arm64 wheels for python3.13) and the functions
 	$(BIN)/sam build --template template.yaml
 
-coverage: $(STAMP) ## All tests, with the library's coverage gate (90%)
-	$(BIN)/pytest --cov --cov-report=term-missing tests
+coverage: $(STAMP) ## All tests on every core, with the library's coverage gate (90%)
+	$(BIN)/pytest -n auto --cov --cov-report=term-missing tests
 
 test: lint typecheck validate cfn-lint checkov build coverage ## Everything CI runs: lint, types, template checks, sam build, all tests
 
@@ -84,6 +95,7 @@ bench: build ## Every benchmark in bench/: prints its tables, writes bench/resul
 	$(BIN)/python bench/api_calls.py
 	$(BIN)/python bench/wave_scale.py
 	$(BIN)/python bench/rehearsal_speed.py
+	$(BIN)/python bench/engine_speed.py
 
 schema: $(STAMP) ## Regenerate schemas/plan.schema.json from the library
 	$(BIN)/python -c "from cutover.plan import plan_json_schema_text as t; open('schemas/plan.schema.json','w').write(t())"

@@ -1,8 +1,19 @@
-"""Every test runs with fake AWS credentials in one region: nothing may reach a real account."""
+"""Every test runs with fake AWS credentials in one region: nothing may reach a real account.
+
+Also gathers the chaos property's figures (tests/chaos): written as ``chaos-results.json`` in a
+temporary directory at the end of the session and printed in the terminal summary, real counts over
+every rehearsal it ran, added up across pytest-xdist's workers."""
 
 from __future__ import annotations
 
+import json
 import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 os.environ.update(
     {
@@ -17,3 +28,63 @@ os.environ.update(
         "CUTOVER_LOG_STREAM": "stderr",
     }
 )
+
+CHAOS_MODULE = "tests.chaos.test_chaos"
+_from_workers: list[dict[str, Any]] = []
+
+
+def _local_stats() -> Any:
+    module = sys.modules.get(CHAOS_MODULE)
+    return getattr(module, "STATS", None)
+
+
+def _stats() -> Any:
+    """This process's chaos figures, plus those the workers sent (when this is xdist's controller)."""
+    local = _local_stats()
+    if not _from_workers:
+        return local
+    from tests.chaos.test_chaos import ChaosStats
+
+    total = ChaosStats()
+    if local is not None:
+        total.add(local.to_json())
+    for figures in _from_workers:
+        total.add(figures)
+    return total
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    stats = _local_stats()
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: hand the figures to the controller
+        if stats is not None and stats.examples:
+            workeroutput["chaos"] = json.dumps(stats.to_json())
+        return
+    stats = _stats()
+    if stats is not None and stats.examples:
+        path = Path(tempfile.mkdtemp(prefix="chaos-")) / "chaos-results.json"
+        path.write_text(json.dumps(stats.to_json(), indent=2, sort_keys=True) + "\n")
+        session.config.stash[_PATH] = path
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist: a worker finished; keep its chaos figures."""
+    figures = getattr(node, "workeroutput", {}).get("chaos")
+    if figures:
+        _from_workers.append(json.loads(figures))
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    stats = _stats()
+    if stats is None or not stats.examples or hasattr(config, "workeroutput"):
+        return
+    terminalreporter.write_sep("=", "chaos figures")
+    for line in stats.lines():
+        terminalreporter.write_line(line)
+    path = config.stash.get(_PATH, None)
+    if path is not None:
+        terminalreporter.write_line(f"written to {path}")
+
+
+_PATH = pytest.StashKey[Path]()

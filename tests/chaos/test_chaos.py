@@ -743,6 +743,20 @@ class ChaosStats:
                 "case": copy.deepcopy(case),
             }
 
+    def add(self, other: dict[str, Any]) -> None:
+        """Add another process's figures (``to_json()``), e.g. a pytest-xdist worker's."""
+        for name in ("examples", "all_zero_examples", "fault_entries", "faults_scheduled", "faults_injected"):
+            setattr(self, name, getattr(self, name) + int(other.get(name, 0)))
+        self.seconds += float(other.get("seconds", 0.0))
+        self.slowest_seconds = max(self.slowest_seconds, float(other.get("slowest_example_seconds", 0.0)))
+        self.final_on_bus_only += int(other.get("final_notification_on_bus_only", 0))
+        self.violating_examples += int(other.get("violating_examples", 0))
+        self.faults_by_kind.update(other.get("faults_by_kind", {}))
+        self.outcomes.update(other.get("outcomes", {}))
+        self.watchers_left.update(other.get("runs_leaving_alarm_watchers", {}))
+        self.violations_by_kind.update(other.get("violations_by_kind", {}))
+        self.last_violation.update(other.get("last_violation_by_kind", {}))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "examples": self.examples,

@@ -12,6 +12,7 @@ import yaml
 from cutover.plan import plan_json_schema_text
 from cutover_cli import local_engine
 from cutover_cli.main import main
+from tests.golden_rehearsals import golden_path
 
 pytestmark = pytest.mark.integration
 
@@ -52,6 +53,9 @@ def test_every_example_scenario_ends_as_it_expects(scenario: Path, capsys: pytes
     ):
         assert key in out
     assert out["execution_status"] == ("SUCCEEDED" if out["outcome"] == "COMPLETED" else "FAILED")
+    # Decisions unchanged: the whole output is what was recorded (tests/golden_rehearsals.py says when and
+    # how to record it again).
+    assert out == json.loads(golden_path(scenario).read_text()), f"{scenario.name}: not as recorded"
 
 
 def test_example_scenarios_cover_the_required_situations() -> None:
@@ -324,3 +328,26 @@ def test_a_check_wait_left_unanswered_times_out_after_the_given_timing(tmp_path:
     assert record["output"]["outcome"] == "COMPLETED"
     assert rehearsal.resumed_after is not None and 0.5 < rehearsal.resumed_after < 30
     assert rehearsal.resumed_by["Error"] == "States.Timeout"
+
+
+def test_json_output_is_one_line_even_when_the_handlers_log_errors() -> None:
+    """Given a scenario where every notification fails (the handlers log errors), when `cutover rehearse --json`
+    runs as a command, then stdout is exactly one JSON object; the logs went to stderr."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "CUTOVER_LOG_STREAM"}
+    scenario = ROOT / "examples" / "scenarios" / "faults" / "sns-failing-during-rollback.yaml"
+    command = ["rehearse", str(plan_for(scenario)), "--scenario", str(scenario), "--json"]
+    done = subprocess.run(
+        [sys.executable, "-m", "cutover_cli.main", *command],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.count("\n") == 1 and json.loads(done.stdout)["outcome"] == "ROLLED_BACK"
+    assert "SNS notification failed" in done.stderr

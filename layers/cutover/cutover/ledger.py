@@ -25,7 +25,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -45,19 +45,27 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-_order_lock = threading.Lock()
-_last: list[Any] = [datetime.min.replace(tzinfo=UTC), 0]
+class LedgerOrder:
+    """Ledger sort keys that cannot tie: the time in microseconds, never going back within this process
+    (a clock stepping back), then a counter of this process and a random part. Entries a process writes
+    keep their order even within one microsecond; entries of two processes follow the clock, as
+    concurrent ones may."""
+
+    def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.last = datetime.min.replace(tzinfo=UTC)
+        self.counter = 0
+
+    def next(self) -> str:
+        with self.lock:
+            self.last = max(self.clock(), self.last)
+            self.counter += 1
+            now, counter = self.last, self.counter
+        return f"{now.isoformat(timespec='microseconds').replace('+00:00', 'Z')}#{counter:010d}#{uuid.uuid4().hex[:6]}"
 
 
-def _ledger_order() -> str:
-    """A ledger sort key that cannot tie: the time in microseconds, never going back within this process
-    (a clock step), then a counter of this process and a random part. Entries a process writes keep their
-    order even within one microsecond; entries of two processes follow the clock, as concurrent ones may."""
-    with _order_lock:
-        now = max(datetime.now(UTC), _last[0])
-        _last[0], _last[1] = now, _last[1] + 1
-        counter = _last[1]
-    return f"{now.isoformat(timespec='microseconds').replace('+00:00', 'Z')}#{counter:010d}#{uuid.uuid4().hex[:6]}"
+_ORDER = LedgerOrder()
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -352,7 +360,7 @@ class Store:
 
         The evidence is kept as one JSON text attribute: DynamoDB stores and returns it without
         marshalling every nested value (and moto, in rehearsals, without sizing each one)."""
-        sk = f"LEDGER#{_ledger_order()}"
+        sk = f"LEDGER#{_ORDER.next()}"
         self.table.put_item(
             Item={
                 "pk": f"CUTOVER#{execution_id}",
