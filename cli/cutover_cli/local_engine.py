@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cutover_cli import sam_template
@@ -74,6 +74,9 @@ class RunResult:
     output: Any
     notifications: list[dict[str, Any]]
     seconds: float
+    # The cutover's executions, first to last (a long cutover continues in new ones); execution_arn is the
+    # first, whose name is the cutover's id (the ledger's, the commands').
+    executions: list[str] = field(default_factory=list)
 
 
 WaitHook = Callable[["LocalEngine", dict[str, Any]], None]
@@ -164,9 +167,10 @@ class LocalEngine:
     def _reset_library(clients: bool) -> None:
         """Settings are read again (a test may change the environment); the library's clients are kept
         from one in-process engine to the next, and made anew around `cutover local`'s HTTP endpoint."""
-        from cutover import aws, ledger, settings
+        from cutover import aws, ledger, settings, stored
 
         settings.settings.cache_clear()
+        stored.forget()
         if clients:
             ledger.reset_store()
             aws.reset_clients()
@@ -252,6 +256,23 @@ class LocalEngine:
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         return self.emulator.history(execution_arn)
 
+    def limits_used(self, execution_arns: list[str]) -> dict[str, int]:
+        """What each execution used of Step Functions' limits, as AWS counts them: ``history_events``, the
+        largest history among them (AWS fails an execution past 25,000 events), and ``max_state_bytes``,
+        the largest state input, output, task parameters or result (AWS refuses one over 256 KiB)."""
+        events, largest = 0, 0
+        for arn in execution_arns:
+            history = self.history(arn)
+            events = max(events, len(history))
+            for event in history:
+                for key, details in event.items():
+                    if key.endswith("EventDetails") and isinstance(details, dict):
+                        for field_name in ("input", "output", "parameters", "result"):
+                            value = details.get(field_name)
+                            if isinstance(value, str):
+                                largest = max(largest, len(value.encode()))
+        return {"history_events": events, "max_state_bytes": largest}
+
     def _after_invoke(self, logical_id: str, payload: dict[str, Any], record: Invocation) -> None:
         if self.after_invoke:
             self.after_invoke(record)
@@ -320,12 +341,19 @@ class LocalEngine:
         )
 
     def wait(self, execution_arn: str, timeout: float = 120.0) -> RunResult:
-        """The execution's end, as soon as moto reports it (no polling in-process)."""
+        """The cutover's end, as soon as moto reports it (no polling in-process), following it into every
+        execution it continued in; ``executions`` lists them, first to last."""
         started = time.monotonic()
+        executions = [execution_arn]
         while True:
             if self.emulator.in_process:
                 moto_adapter.wait_until_ended(execution_arn, max(0.0, timeout - (time.monotonic() - started)))
             desc = self.emulator.describe(execution_arn)
+            continued = (self.emulator.output(desc) or {}) if desc["status"] == "SUCCEEDED" else {}
+            if isinstance(continued, dict) and continued.get("continued_to"):
+                execution_arn = str(continued["continued_to"])
+                executions.append(execution_arn)
+                continue
             if desc["status"] != "RUNNING":
                 break
             if time.monotonic() - started > timeout:
@@ -339,15 +367,16 @@ class LocalEngine:
         if outcome is None:
             outcome = "COMPLETED" if desc["status"] == "SUCCEEDED" else FINAL_ERRORS.get(error or "")
         return RunResult(
-            execution_arn=execution_arn,
+            execution_arn=executions[0],
             status=desc["status"],
             outcome=outcome,
             final=final,
             error=error,
             cause=desc.get("cause"),
             output=self.emulator.output(desc),
-            notifications=self.notifications(execution_id),
+            notifications=self.notifications(final.get("execution_id") if final else execution_id),
             seconds=round(time.monotonic() - started, 3),
+            executions=executions,
         )
 
     def run(self, request: dict[str, Any], name: str | None = None, timeout: float = 120.0) -> RunResult:

@@ -161,10 +161,14 @@ class Operator:
     # ------------------------------------------------------------- actions
 
     def _describe(self, execution_id: str) -> dict[str, Any]:
+        """The cutover's current execution: a long cutover goes on in new executions (its state names the
+        latest), while the commands keep taking the id `cutover start` printed."""
+        arn = self.stack.execution_arn(execution_id)
+        if not execution_id.startswith("arn:"):
+            state = self.store.get_state(execution_id) or {}
+            arn = str(state.get("execution_arn") or arn)
         try:
-            return dict(
-                self.client("stepfunctions").describe_execution(executionArn=self.stack.execution_arn(execution_id))
-            )
+            return dict(self.client("stepfunctions").describe_execution(executionArn=arn))
         except ClientError as err:
             code = err.response["Error"]["Code"]
             if code in ("ExecutionDoesNotExist", "InvalidArn"):

@@ -105,7 +105,7 @@ def point_of_document(doc: dict[str, Any]) -> Point:
     if phase == "drain":
         return ("drain", 0, checks + 1)
     if phase in ("approval", "fence"):
-        return (phase, int(doc["plan"]["steps"][progress["step_index"]]), checks + 1)
+        return (phase, int(doc["steps"][progress["step_index"]]), checks + 1)
     return ("step", int(progress["step_index"]) + 1, checks + 1)
 
 
@@ -232,6 +232,9 @@ class Rehearsal:
             "evaluations": sum(1 for s in self.samples if s["kind"] == "evaluation"),
             "faults_injected": len(fault_log),
             "data_safety": final.get("data_safety"),
+            # contracts.md section 4: what the run used of Step Functions' limits, as AWS counts them.
+            **engine.limits_used(result.executions or [result.execution_arn]),
+            "executions": len(result.executions or [result.execution_arn]),
         }
         self.markers.append({"t": self.t, "kind": "outcome", "label": str(result.outcome)})
         self.observer("end", output)
@@ -517,7 +520,7 @@ class Rehearsal:
             self._sample("evaluation", doc, record.payload)
         elif record.function == "ShiftWeightsFunction":
             self._sample("shift", doc, record.payload)
-            percent = doc["plan"]["steps"][doc["progress"]["step_index"]]
+            percent = doc["steps"][doc["progress"]["step_index"]]
             self.markers.append({"t": self.t, "kind": "shift", "label": f"shift to {percent}%"})
             self.t += self._plan_ttl(doc)  # INSYNC (instant here) plus one TTL before the bake
         elif record.function == "RollbackFunction":
@@ -526,13 +529,7 @@ class Rehearsal:
 
     @staticmethod
     def _plan_ttl(doc: dict[str, Any]) -> int:
-        ttls = [
-            int(rr.get("TTL", 0))
-            for pair in (doc.get("snapshot") or {}).values()
-            for rr in pair["records"].values()
-            if "TTL" in rr
-        ]
-        return max(ttls, default=60)
+        return int(doc.get("max_ttl_seconds", 60))
 
     def _note_faults(self) -> None:
         log = self.engine.fault_log if hasattr(self, "engine") else []
@@ -551,7 +548,7 @@ class Rehearsal:
             step, percent = last.get("step"), last.get("percent")
         else:
             step = progress.get("step_index", 0) + 1
-            percent = (doc.get("plan") or {}).get("steps", [None] * step)[step - 1]
+            percent = (doc.get("steps") or [None] * step)[step - 1]
         sample = {
             "t": self.t,
             "kind": kind,

@@ -478,6 +478,8 @@ class _WaveRehearsal:
             "as_expected": met,
             "reason": output.get("reason"),
             "final_weights": output["final_weights"],
+            "history_events": output["history_events"],
+            "max_state_bytes": output["max_state_bytes"],
         }
         self.done[slot.index] = entry
         self.say("end", {**entry, "index": slot.index, "problems": problems})

@@ -43,6 +43,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from cutover import history
 from cutover.plan import normalize_name, validate_plan
 from cutover_cli.local_engine import ACCOUNT, REGION, TABLE_NAME, LocalEngine
 from cutover_cli.rehearsal import Rehearsal
@@ -579,6 +580,13 @@ def violations(case: dict[str, Any], record: dict[str, Any], observed: Observed)
     if observed.watchers_left:
         problems.append(Violation("watch-left", f"{outcome} left {observed.watchers_left} in the table"))
     problems += _notification_problems(str(outcome), observed)
+    if output.get("history_events", 0) >= history.LIMIT or output.get("max_state_bytes", 0) >= history.PAYLOAD_LIMIT:
+        problems.append(
+            Violation(
+                "over-aws-limits",
+                f"{output.get('history_events')} history events, a {output.get('max_state_bytes')}-byte state",
+            )
+        )
     problems += _direction_problems(case, record.get("ledger", []))
     problems += _watch_problems(case, record.get("ledger", []), observed.functions)
     return problems
@@ -964,7 +972,11 @@ def _page(weights: dict[str, int]) -> dict[str, Any]:
 
 
 def _ending(
-    outcome: Any, final: dict[str, int], ledger: list[dict[str, Any]] | None = None, **observed: Any
+    outcome: Any,
+    final: dict[str, int],
+    ledger: list[dict[str, Any]] | None = None,
+    output: dict[str, Any] | None = None,
+    **observed: Any,
 ) -> tuple[dict[str, Any], Observed]:
     """A made-up end of a run: its record and what the emulator showed, the final event delivered."""
     event = FINAL_EVENTS.get(str(outcome), "CutoverRolledBack")
@@ -978,7 +990,12 @@ def _ending(
         **observed,
     }
     record = {
-        "output": {"outcome": outcome, "final_weights": {"api.example.com.": final}, "execution_status": "?"},
+        "output": {
+            "outcome": outcome,
+            "final_weights": {"api.example.com.": final},
+            "execution_status": "?",
+            **(output or {}),
+        },
         "ledger": ledger or [],
     }
     return record, Observed(messages=messages, **seen)
@@ -1035,6 +1052,8 @@ _ONE_SHIFT = ["PrepareFunction", "EvaluateGatesFunction", "ShiftWeightsFunction"
         (_ending(None, {"legacy": 75, "aws": 25}), "unknown-outcome"),
         (_ending(None, {"legacy": 75, "aws": 25}), "intermediate-without-page"),
         (_ending("ROLLED_BACK", _START, watchers_left=["WATCH#svc-5xx"]), "watch-left"),
+        (_ending("ROLLED_BACK", _START, output={"history_events": 25_000}), "over-aws-limits"),
+        (_ending("ROLLED_BACK", _START, output={"max_state_bytes": 262_144}), "over-aws-limits"),
         (
             _ending("ROLLED_BACK", _START, ledger=[_shift(50, {"legacy": 40, "aws": 60}, {"legacy": 50, "aws": 50})]),
             "moved-backwards",

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from cutover.history import LIMIT, PAYLOAD_LIMIT
 from cutover_cli.local_engine import LocalEngine
 from cutover_cli.operator import Operator
 from cutover_cli.wave import (
@@ -66,6 +67,8 @@ def test_rehearse_wave_of_6_plans_with_one_failing(capsys: pytest.CaptureFixture
     assert [c["plan"] for c in result["cutovers"]] == [f"app-{n}" for n in range(1, 7)]
     assert [c["execution_id"] for c in result["cutovers"]] == [f"wave-6-{i}" for i in range(6)]
     assert all(c["as_expected"] for c in result["cutovers"])
+    # every cutover of the wave within Step Functions' limits, counted as AWS counts them
+    assert all(0 < c["history_events"] < LIMIT and 0 < c["max_state_bytes"] < PAYLOAD_LIMIT for c in result["cutovers"])
     for c in result["cutovers"]:
         record = f"app{c['plan'].split('-')[1]}.example.com"
         if c["plan"] == "app-4":

@@ -110,6 +110,7 @@ def test_every_path_the_asl_reads_is_a_field_of_the_workflow_state(state: str, p
     [
         (name, p, FinalResult if name == "Finalize" else CutoverDocument)
         for name, st in STATES.items()
+        if st.get("Resource", "").endswith(":lambda:invoke")
         for p in _input_paths(st.get("ResultSelector", {}))
     ],
 )
@@ -118,6 +119,16 @@ def test_every_path_a_task_selects_from_its_result_is_a_field_of_what_the_step_r
 ) -> None:
     assert path.startswith("$.Payload")
     assert resolves("$" + path[len("$.Payload") :], model), f"{state}: {path}"
+
+
+def test_a_continuation_selects_the_new_executions_arn() -> None:
+    """The one task that is not a Lambda: StartExecution of this state machine, whose result (as Step Functions
+    service integrations return it) names the new execution ``ExecutionArn``."""
+    task = STATES["ContinueAsNew"]
+    assert task["Resource"] == "arn:${Partition}:states:::states:startExecution"
+    assert task["ResultSelector"] == {"continued_to.$": "$.ExecutionArn"}
+    assert task["Parameters"]["StateMachineArn.$"] == "$$.StateMachine.Id"
+    assert STATES["Continued"] == {**STATES["Continued"], "Type": "Succeed", "OutputPath": "$.continued"}
 
 
 def test_the_resolver_sees_a_renamed_field() -> None:
@@ -166,6 +177,7 @@ def test_the_route_sends_every_decision_somewhere_and_nothing_unknown_through() 
         "abandon": "OutcomeAbandoned",
         "complete": "OutcomeCompleted",
         "reject": "OutcomeRejected",
+        "continue": "Continue",
     }
     assert route["Default"] == "OnError"
 
@@ -188,7 +200,7 @@ def test_every_task_that_may_fail_is_caught_by_the_policys_error_route_or_ends_t
     assert catches.pop("Rollback") == ["OutcomeRollbackFailed"]
     assert catches.pop("Finalize") == ["FinalizeFailed"]
     assert catches.pop("Wait") == ["Evaluate", "OnError"]  # its timer is the interval; anything else fails it
-    assert catches == {name: ["OnError"] for name in ("Evaluate", "Shift", "CheckSync")}
+    assert catches == {name: ["OnError"] for name in ("Evaluate", "Shift", "CheckSync", "ContinueAsNew")}
 
 
 def test_only_the_wait_phases_wait() -> None:
@@ -203,8 +215,9 @@ def _doc(**changes: Any) -> dict[str, Any]:
         "execution_id": "e1",
         "execution_arn": "arn:aws:states:us-east-1:123456789012:execution:cutover:e1",
         "name": "orders",
-        "plan": {"name": "orders", "records": [], "steps": [50, 100]},
-        "snapshot": {},
+        "plan_digest": "0" * 32,
+        "steps": [50, 100],
+        "max_ttl_seconds": 60,
         "timing": {
             "check_wait_seconds": 60,
             "sync_poll_seconds": 5,

@@ -20,6 +20,10 @@ each execution and each create_state_machine                        program keep
                                                                     the execution's environment)
 ``json_path.parse`` / ``result_path.parse`` (jsonpath-ng): a new    parses each JSONPath once (a parsed path is
 parser built for every path of every state, each time               an immutable expression)
+the Step Functions integration (``states:startExecution``) passes   maps them as AWS does: ``StateMachineArn`` to
+the ASL's parameters to boto3 as written, and its result back as    boto3's ``stateMachineArn``, and the result's
+boto3 returns it (moto leaves both mappings empty), so the          ``executionArn`` back to ``ExecutionArn``
+parameters AWS documents (``StateMachineArn``, ``Input``) fail
 =================================================================  =============================================
 
 :func:`check` verifies each target still exists with the shape the patch relies on; a test calls it,
@@ -47,6 +51,7 @@ EXECUTION = "moto.stepfunctions.parser.backend.execution"
 STUBBER = "moto.core.models"
 PARSER = "moto.stepfunctions.parser.asl.parse.asl_parser"
 JSON_PATH = "moto.stepfunctions.parser.asl.utils.json_path"
+SFN_TASK = "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn"
 RESULT_PATH = "moto.stepfunctions.parser.asl.component.common.path.result_path"
 
 # (module, attribute, the parameters the patch relies on; None: not a function we replace)
@@ -58,6 +63,7 @@ TARGETS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     (PARSER, "AmazonStateLanguageParser", None),
     (JSON_PATH, "parse", None),
     (RESULT_PATH, "parse", None),
+    (SFN_TASK, "StateTaskServiceSfn", None),
 )
 
 # Invoke = (function name or ARN, payload) -> (result JSON, error type or None)
@@ -200,6 +206,19 @@ class _Installed:
                     _PARSED[definition] = parse(definition)
                 return _PARSED[definition]
 
+        sfn_task = module(SFN_TASK).StateTaskServiceSfn
+        own_parameters = sfn_task._normalise_parameters
+
+        def normalise_parameters(task: Any, parameters: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+            own_parameters(task, parameters, *args, **kwargs)  # moto's own: Input to a JSON string
+            for key in list(parameters):
+                parameters[key[:1].lower() + key[1:]] = parameters.pop(key)
+
+        def normalise_response(task: Any, response: Any, *args: Any, **kwargs: Any) -> None:
+            if isinstance(response, dict):
+                for key in list(response):
+                    response[key[:1].upper() + key[1:]] = response.pop(key)
+
         replacements: list[tuple[Any, str, Any]] = [
             (module(LAMBDA_EVAL), "_invoke_lambda_function", self.invoke_lambda),
             (module(RETRIER), "time", types.SimpleNamespace(sleep=self.retry_sleep)),
@@ -208,6 +227,8 @@ class _Installed:
             (parser, "parse", staticmethod(parse_once)),
             (module(JSON_PATH), "parse", _memoized(module(JSON_PATH).parse)),
             (module(RESULT_PATH), "parse", _memoized(module(RESULT_PATH).parse)),
+            (sfn_task, "_normalise_parameters", normalise_parameters),
+            (sfn_task, "_normalise_response", normalise_response),
         ]
         self.saved = [(target, name, target.__dict__.get(name, _ABSENT)) for target, name, _ in replacements]
         for target, name, value in replacements:

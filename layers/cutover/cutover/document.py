@@ -2,21 +2,23 @@
 
 Every step reads it with :func:`load` (validated, so a step never works on a document with a
 renamed or missing field) and returns it with :func:`dump` (validated again). The ASL reads only
-the fields that decide its routing (``decision``, ``on_error``, ``timing``, ``wait``); a test
-resolves every JSONPath of ``statemachine/cutover.asl.json`` against :class:`WorkflowState`.
+the fields that decide its routing (``decision``, ``on_error``, ``timing``, ``wait``,
+``continuation``); a test resolves every JSONPath of ``statemachine/cutover.asl.json`` against
+:class:`WorkflowState`.
+
+It stays small whatever the plan: the plan and the records' snapshot (up to hundreds of kilobytes
+for 100 records and 300 gates) are kept in the table by Prepare and read back by their digest
+(:mod:`cutover.stored`); evidence lives in the ledger. Step Functions refuses a state over 256 KiB.
 """
 
 from __future__ import annotations
 
-from functools import cached_property
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from cutover.history import DEFAULT_CONTINUE_AFTER
 from cutover.words import Decision, Outcome, Phase, WaitSpec
-
-if TYPE_CHECKING:
-    from cutover.plan import Plan
 
 Weights = dict[str, dict[str, int]]
 
@@ -45,6 +47,8 @@ class Timing(_Model):
     sync_max_polls: int = Field(ge=1)
     ttl_wait_seconds: int = Field(ge=0)
     rollback_sync_timeout_seconds: int = Field(ge=0)
+    # Go on in a new execution once this execution's history (as history.py counts it) passes this many events.
+    continue_after_events: int = Field(default=DEFAULT_CONTINUE_AFTER, ge=100, le=DEFAULT_CONTINUE_AFTER)
 
 
 class Progress(_Model):
@@ -59,6 +63,8 @@ class Progress(_Model):
     consecutive_failures: int = Field(default=0, ge=0)
     drain_streak: int = Field(default=0, ge=0)
     sync_polls: int = Field(default=0, ge=0)
+    events: int = Field(default=0, ge=0)  # history events this execution has used, as history.py counts them
+    execution_number: int = Field(default=1, ge=1)  # 1: the cutover's first execution; 2, 3...: its continuations
 
 
 class StepResult(_Model):
@@ -73,6 +79,16 @@ class ChangeRef(_Model):
     status: str
     submitted_at: str
     attempts: int
+
+
+class Continuation(_Model):
+    """The cutover goes on in a new execution, named ``name``, where it carries out ``resume``."""
+
+    name: str = Field(min_length=1, max_length=80)
+    resume: Decision
+
+
+MAX_REASONS_KEPT = 5  # in the document; the ledger keeps them all
 
 
 class LastEvaluation(_Model):
@@ -93,8 +109,9 @@ class CutoverDocument(_Model):
     execution_id: str
     execution_arn: str
     name: str
-    plan: dict[str, Any]  # the validated plan, as plain data (its own key names)
-    snapshot: dict[str, Any]  # every record set of the plan as Route 53 had it before the first change
+    plan_digest: str  # the plan and snapshot Prepare kept in the table (cutover.stored reads them back)
+    steps: list[int]  # the plan's steps: what a reader of the document needs to place it
+    max_ttl_seconds: int = Field(ge=0)  # the longest TTL of the plan's records, as the snapshot had them
     timing: Timing
     progress: Progress = Field(default_factory=Progress)
     last_written: Weights
@@ -104,21 +121,16 @@ class CutoverDocument(_Model):
     decision: Decision
     on_error: Decision  # what the ASL does when the next task fails: rollback or abandon
     wait: Wait = None  # the next wait, when decision is WAIT
+    continuation: Continuation | None = None  # when decision is CONTINUE
     last_evaluation: LastEvaluation | None = None
     reason: str | None = None
     outcome: Outcome | None = None
     data_safety: str | None = None
 
-    @cached_property
-    def typed_plan(self) -> Plan:
-        from cutover.plan import validate_plan
-
-        return validate_plan(self.plan)
-
     @property
     def percent(self) -> int:
         """The percent of the current step."""
-        return int(self.plan["steps"][self.progress.step_index])
+        return int(self.steps[self.progress.step_index])
 
 
 class Rejected(_Model):
@@ -164,6 +176,8 @@ class WorkflowState(_Model):
     finalize_error: TaskError | None = None
     outcome: Outcome | None = None
     final: FinalResult | None = None
+    next_input: dict[str, Any] | None = None  # the input of the execution the cutover continues in
+    continued: dict[str, Any] | None = None  # that execution's ARN (continued_to), once started
 
 
 def load(event: dict[str, Any]) -> CutoverDocument:
@@ -184,7 +198,7 @@ def dump(doc: CutoverDocument | Rejected) -> dict[str, Any]:
         type(doc).model_validate(doc.model_dump())
     except ValidationError as err:
         raise DocumentInvalid(f"a step produced an invalid cutover document: {_problems(err)}") from None
-    return doc.model_dump(mode="json", exclude={"typed_plan"})
+    return doc.model_dump(mode="json")
 
 
 def _problems(err: ValidationError) -> str:

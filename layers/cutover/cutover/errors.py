@@ -88,6 +88,10 @@ class CutoverAborted(CutoverError):
     """An operator aborted the cutover (the error a pending wait fails with)."""
 
 
+class StoredPlanMissing(CutoverError):
+    """The plan Prepare kept for the cutover is not in the table (deleted, or another cutover's)."""
+
+
 class ConfigurationError(CutoverError):
     """A required environment variable is missing or malformed."""
 

@@ -12,6 +12,10 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+# A record stays locked at most this long (the lock's DynamoDB TTL, reclaiming the locks of a stack deleted
+# mid-run): a plan that lasts longer could have its records taken by another cutover half-way.
+LOCK_SECONDS = 30 * 24 * 3600
+
 # The EventBridge detail-type of a start request.
 REQUEST_DETAIL_TYPE = "Cutover Requested"
 
@@ -46,6 +50,7 @@ class Decision(StrEnum):
     ABANDON = "abandon"  # end with nothing changed
     COMPLETE = "complete"  # every step passed
     REJECT = "reject"  # the request was refused before anything was locked or changed
+    CONTINUE = "continue"  # go on in a new execution before this one's history fills (see history.py)
 
 
 class Outcome(StrEnum):

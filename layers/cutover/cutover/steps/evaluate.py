@@ -11,8 +11,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cutover import document, notify, policy, signals
-from cutover.document import CutoverDocument, DocumentInvalid, LastEvaluation, StepResult
+from cutover import document, history, notify, policy, signals, stored
+from cutover.document import (
+    MAX_REASONS_KEPT,
+    Continuation,
+    CutoverDocument,
+    DocumentInvalid,
+    LastEvaluation,
+    StepResult,
+)
 from cutover.ledger import abort_reason, store
 from cutover.observability import count, gauge
 from cutover.policy import Why
@@ -60,7 +67,7 @@ def _final_flip_checks(plan: Plan, phase: Phase) -> list[signals.Check]:
 def evaluate(event: dict[str, Any]) -> dict[str, Any]:
     """One evaluation of every gate, and the decision it leads to."""
     doc = document.load(event)
-    plan = doc.typed_plan
+    plan = stored.plan_of(doc)
     progress = doc.progress
     if progress.phase not in WAIT_PHASES:
         raise DocumentInvalid(f"an evaluation was asked in phase {progress.phase}, which does not evaluate")
@@ -144,6 +151,9 @@ class _Evaluation:
         doc.decision = nxt.decision
         doc.on_error = policy.on_error(progress.phase, progress.moved)
         doc.wait = self._next_wait() if nxt.decision is Decision.WAIT else None
+        progress.events += history.EVALUATE + (history.WAIT if nxt.decision is Decision.WAIT else 0)
+        if nxt.decision in (Decision.WAIT, Decision.EVALUATE) and progress.events >= doc.timing.continue_after_events:
+            self._continue()
 
     # ------------------------------------------------------------------ what the evaluation found
 
@@ -180,7 +190,7 @@ class _Evaluation:
             percent=entry["percent"],
             check=entry["check"],
             healthy=bool(self.evidence["healthy"]),
-            reasons=list(self.evidence["reasons"]),
+            reasons=_kept(self.evidence["reasons"]),
             decision=nxt.decision,
             why=str(nxt.why),
         )
@@ -294,6 +304,21 @@ class _Evaluation:
             )
         notify.tell("ApprovalRequested", doc.name, doc.execution_id, doc.last_written, **fields)
 
+    def _continue(self) -> None:
+        """A safe point past the history budget: carry out this decision in a new execution."""
+        doc = self.doc
+        name = history.continuation_name(doc.execution_id, doc.progress.execution_number + 1)
+        doc.continuation = Continuation(name=name, resume=doc.decision)
+        doc.decision = Decision.CONTINUE
+        state = store().get_state(doc.execution_id) or {}
+        kept = {k: v for k, v in state.items() if k not in ("pk", "sk", "updated_at", "expires_at")}
+        store().put_state(doc.execution_id, {**kept, "continuing_to": name})
+        store().record(
+            doc.execution_id,
+            "continuing",
+            {"to": name, "events": doc.progress.events, "resume": str(doc.continuation.resume)},
+        )
+
     def _next_wait(self) -> WaitSpec:
         progress, plan = self.doc.progress, self.plan
         phase = progress.phase
@@ -310,3 +335,10 @@ class _Evaluation:
             deadline_seconds=left if phase in _DEADLINE_PHASES or phase is Phase.BAKE else None,
             held=held,
         )
+
+
+def _kept(reasons: list[str]) -> list[str]:
+    """The reasons the document keeps (the ledger has them all): a few, and how many more."""
+    if len(reasons) <= MAX_REASONS_KEPT:
+        return list(reasons)
+    return [*reasons[:MAX_REASONS_KEPT], f"and {len(reasons) - MAX_REASONS_KEPT} more (see the ledger)"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cutover import notify, route53, weights
+from cutover import notify, route53, stored, weights
 from cutover.document import CutoverDocument, Rejected
 from cutover.errors import describe_task_error
 from cutover.ledger import store
@@ -64,11 +64,12 @@ def finalize(event: dict[str, Any]) -> dict[str, Any]:
 
     written = doc.last_written
     if isinstance(doc, CutoverDocument):
+        snapshot = stored.snapshot_of(doc)
         if outcome in (Outcome.ROLLED_BACK, Outcome.ABANDONED):
-            written = weights.weights_of_snapshot(doc.snapshot)
+            written = weights.weights_of_snapshot(snapshot)
         if outcome is Outcome.ROLLBACK_FAILED:
             fields["manual_change_batches"] = route53.restore_batches(
-                doc.snapshot, comment=f"manual rollback of {doc.name}"
+                snapshot, comment=f"manual rollback of {doc.name}"
             )
             fields["action"] = (
                 "Apply each change batch with: aws route53 change-resource-record-sets "
@@ -84,9 +85,13 @@ def finalize(event: dict[str, Any]) -> dict[str, Any]:
     store().record(
         execution_id, "outcome", {**fields, "weights": weights.describe(written), "locks_released": released}
     )
-    store().put_state(execution_id, {"name": doc.name, "status": str(outcome), "reason": reason})
+    store().put_state(
+        execution_id,
+        {"name": doc.name, "status": str(outcome), "reason": reason, "execution_arn": event["execution_arn"]},
+    )
     notify.tell(_FINAL_EVENTS[outcome], doc.name, execution_id, written, history=history, **fields)
     return {
+        "execution_id": execution_id,
         "outcome": str(outcome),
         "reason": reason,
         "weights": weights.describe(written),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cutover import aws, document, notify, policy, route53, weights
+from cutover import aws, document, history, notify, policy, route53, stored, weights
 from cutover.errors import CutoverError, PlanInvalid, RecordsInvalid, RecordsLocked, Route53Unavailable
 from cutover.ledger import store
 from cutover.observability import logger
@@ -112,6 +112,8 @@ def prepare(event: dict[str, Any]) -> dict[str, Any]:
     execution_arn = event["execution_arn"]
     execution_id = execution_id_of(execution_arn)
     request = event.get("event")
+    if isinstance(request, dict) and "continuation" in request:
+        return _continue(request["continuation"], execution_arn)
     raw_name = request.get("detail", request.get("plan", {})) if isinstance(request, dict) else {}
     name = str(raw_name.get("name", "?")) if isinstance(raw_name, dict) else "?"
     try:
@@ -171,17 +173,20 @@ def _prepare_locked(
         execution_id=execution_id,
         execution_arn=execution_arn,
         name=plan.name,
-        plan=plan.to_data(),
-        snapshot=snapshot,
+        plan_digest=stored.keep(execution_id, plan, snapshot),
+        steps=plan.steps,
+        max_ttl_seconds=_max_ttl(snapshot),
         timing=timing,
-        progress=document.Progress(phase=Phase.PREFLIGHT, step_index=first.index),
+        progress=document.Progress(phase=Phase.PREFLIGHT, step_index=first.index, events=history.PREPARE),
         last_written=start_weights,
         skipped=list(first.skipped),
         decision=Decision.EVALUATE,
         on_error=policy.on_error(Phase.PREFLIGHT, moved=False),
     )
     store().watch_alarms(plan.gates.alarms, execution_id)
-    store().put_state(execution_id, {"name": plan.name, "status": "RUNNING", "records": keys})
+    store().put_state(
+        execution_id, {"name": plan.name, "status": "RUNNING", "records": keys, "execution_arn": execution_arn}
+    )
     store().record(
         execution_id,
         "prepared",
@@ -197,5 +202,34 @@ def _prepare_locked(
         steps=plan.steps,
         snapshot=weights.describe(start_weights),
         **({"skipped_steps": list(first.skipped)} if first.skipped else {}),
+    )
+    return document.dump(doc)
+
+
+def _continue(data: Any, execution_arn: str) -> dict[str, Any]:
+    """The cutover goes on in this new execution: the same document, a fresh history. Only the execution
+    the cutover itself said it continues in is accepted (its state names it), so an execution started by
+    hand with a copied document cannot take a cutover over."""
+    this = execution_id_of(execution_arn)
+    try:
+        doc = document.CutoverDocument.model_validate(data)
+    except Exception:
+        return _rejected(execution_arn, "?", "continuation: not a cutover document", ["continuation: not valid"])
+    state = store().get_state(doc.execution_id) or {}
+    if doc.continuation is None or state.get("status") != "RUNNING" or state.get("continuing_to") != this:
+        reason = f"not a continuation of a running cutover: cutover {doc.execution_id} does not continue in {this}"
+        return _rejected(execution_arn, doc.name, reason, [reason])
+    previous = doc.execution_arn
+    doc.execution_arn = execution_arn
+    doc.decision = doc.continuation.resume
+    doc.continuation = None
+    doc.progress.events = history.PREPARE
+    doc.progress.execution_number += 1
+    store().put_state(
+        doc.execution_id,
+        {**{k: v for k, v in state.items() if k not in ("pk", "sk", "continuing_to")}, "execution_arn": execution_arn},
+    )
+    store().record(
+        doc.execution_id, "continued", {"from": previous, "to": execution_arn, "number": doc.progress.execution_number}
     )
     return document.dump(doc)

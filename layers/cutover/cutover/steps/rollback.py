@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cutover import aws, document, route53, signals, weights
+from cutover import aws, document, route53, signals, stored, weights
 from cutover.document import StepResult
 from cutover.errors import RollbackDelayed, RollbackIncomplete, Route53Unavailable, describe_task_error
 from cutover.ledger import abort_reason, store
@@ -70,7 +70,8 @@ def rollback(event: dict[str, Any]) -> dict[str, Any]:
     if progress.moved and not any(h.percent == doc.percent and h.status == "failed" for h in doc.history):
         doc.history = [*doc.history, StepResult(percent=doc.percent, status="failed", reason=reason)]
     client = aws.client("route53")
-    batches = route53.restore_batches(doc.snapshot, comment=f"cutover {doc.name} rollback")
+    plan, snapshot = stored.plan_and_snapshot(doc)
+    batches = route53.restore_batches(snapshot, comment=f"cutover {doc.name} rollback")
     try:
         changes = route53.submit_all(client, batches)
         route53.wait_insync(
@@ -84,13 +85,13 @@ def rollback(event: dict[str, Any]) -> dict[str, Any]:
         # A busy Route 53 is retried longer than a refusal (see the Rollback state's Retry).
         failure = RollbackDelayed if isinstance(err, Route53Unavailable) else RollbackIncomplete
         raise failure(f"rollback not complete: {err}", batches) from err
-    restored = weights.weights_of_snapshot(doc.snapshot)
+    restored = weights.weights_of_snapshot(snapshot)
     if progress.final_flip_done:
-        doc.data_safety = data_safety_after_final_flip(doc.typed_plan)
+        doc.data_safety = data_safety_after_final_flip(plan)
         store().record(doc.execution_id, "data_safety", {"statement": doc.data_safety})
     store().record(doc.execution_id, "rollback", {"reason": reason, "changes": changes, "restored": restored})
     count("Rollbacks")
-    traffic_gauges(doc.typed_plan.records, restored)
+    traffic_gauges(plan.records, restored)
     progress.phase = Phase.ROLLBACK
     doc.reason = reason
     doc.last_written = restored

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cutover import aws, document, policy, route53, weights
+from cutover import aws, document, history, policy, route53, stored, weights
 from cutover.document import ChangeRef, DocumentInvalid
 from cutover.errors import DriftDetected
 from cutover.ledger import store
@@ -18,7 +18,7 @@ from cutover.observability import count, traffic_gauges
 
 def shift(event: dict[str, Any]) -> dict[str, Any]:
     doc = document.load(event)
-    plan = doc.typed_plan
+    plan, snapshot = stored.plan_and_snapshot(doc)
     progress = doc.progress
     if not policy.may_shift(progress.phase):
         raise DocumentInvalid(f"a shift was asked in phase {progress.phase}: only the policy's shift decision shifts")
@@ -35,7 +35,7 @@ def shift(event: dict[str, Any]) -> dict[str, Any]:
         raise DriftDetected(differences)
     store().put_intent(doc.execution_id, percent)
     batches = route53.build_change_batches(
-        doc.snapshot, target, comment=f"cutover {plan.name} {doc.execution_id}: step {percent}%"
+        snapshot, target, comment=f"cutover {plan.name} {doc.execution_id}: step {percent}%"
     )
     changes = route53.submit_all(client, batches)
     store().record(
@@ -50,6 +50,7 @@ def shift(event: dict[str, Any]) -> dict[str, Any]:
     progress.moved = True
     progress.final_flip_done = progress.final_flip_done or percent == plan.final_percent
     progress.sync_polls = progress.checks = progress.consecutive_failures = progress.drain_streak = 0
+    progress.events += history.SHIFT
     doc.last_written = target
     doc.changes = [ChangeRef(**c) for c in changes]
     doc.decision = decision

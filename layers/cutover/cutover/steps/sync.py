@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cutover import aws, document, policy, route53
+from cutover import aws, document, history, policy, route53, stored
 from cutover.document import StepResult
 from cutover.ledger import abort_reason, store
 from cutover.policy import Why
@@ -13,11 +13,12 @@ from cutover.words import Decision, Phase, WaitSpec
 
 def await_sync(event: dict[str, Any]) -> dict[str, Any]:
     doc = document.load(event)
-    plan = doc.typed_plan
+    plan = stored.plan_of(doc)
     progress = doc.progress
     ids = [c.change_id for c in doc.changes]
     insync = route53.all_insync(aws.client("route53"), ids)
     progress.sync_polls += 1
+    progress.events += history.SYNC_POLL
     control, _answers = store().controls(doc.execution_id)
     abort = abort_reason(control)
     decision, why = policy.after_sync_poll(
@@ -27,6 +28,7 @@ def await_sync(event: dict[str, Any]) -> dict[str, Any]:
     doc.wait = None
     if why is Why.INSYNC:
         store().record(doc.execution_id, "insync", {"changes": ids, "polls": progress.sync_polls})
+        progress.events += history.SETTLE + (history.WAIT if decision is Decision.WAIT else 0)
         progress.phase, progress.checks = Phase.BAKE, 0
         if decision is Decision.WAIT:
             doc.wait = WaitSpec(
