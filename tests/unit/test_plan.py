@@ -95,7 +95,11 @@ def test_record_identity_is_case_and_dot_insensitive() -> None:
             {"bake_seconds": 60, "check_interval_seconds": 60, "failure_threshold": 3},
             "failure_threshold: 3 can never be reached",
         ),
-        ({"bake_seconds": 100000, "check_interval_seconds": 1}, "bake_seconds: 100000 s at one check every 1 s"),
+        (
+            # 5 steps of 7 days each: 35 days, and a record's lock lasts 30.
+            {"bake_seconds": 604800, "check_interval_seconds": 3600, "steps": [10, 25, 50, 75, 100]},
+            "bake_seconds: the plan lasts at least 35.0 days (5 step(s) of 604800 s), longer than the 30 days",
+        ),
     ],
 )
 def test_each_rule_names_its_field(overrides: dict[str, Any], expected: str) -> None:

@@ -170,6 +170,12 @@ def _resolve(value: Any, params: dict[str, Any], conditions: dict[str, Any]) -> 
     raise AssertionError(f"unexpected intrinsic function {fn} in an IAM resource")
 
 
+def own_state_machine_arn(cfn: dict[str, Any], state_machine_id: str) -> dict[str, str]:
+    """The ARN of a state machine of the template, built from its name as its own role must name it."""
+    name = cfn["Resources"][state_machine_id]["Properties"]["StateMachineName"]["Fn::Sub"]
+    return {"Fn::Sub": f"arn:${{AWS::Partition}}:states:${{AWS::Region}}:${{AWS::AccountId}}:stateMachine:{name}"}
+
+
 def _actions(statement: dict[str, Any]) -> list[str]:
     return [str(a) for a in _as_list(statement.get("Action", []))]
 
@@ -825,12 +831,33 @@ def test_only_the_start_function_starts_executions_and_only_the_alarm_function_c
             for action in _actions(statement):
                 if action.startswith("states:") and not action.split(":")[1].startswith(READ_ONLY_VERBS):
                     changes.setdefault(action, set()).add(role_id)
-                    assert statement["Resource"] == STATE_MACHINE, (role_id, action)
+                    own = role_id == "CutoverStateMachineRole"
+                    expected = own_state_machine_arn(cfn, "CutoverStateMachine") if own else STATE_MACHINE
+                    assert statement["Resource"] == expected, (role_id, action)
 
     assert changes == {
-        "states:StartExecution": {"StartCutoverFunctionRole"},
+        # The machine continues a long cutover in a new execution of itself (docs/reliability.md).
+        "states:StartExecution": {"StartCutoverFunctionRole", "CutoverStateMachineRole"},
         "states:SendTaskSuccess": {"AlarmEventFunctionRole"},
     }
+
+
+def test_the_machines_own_arn_is_built_from_its_name(cfn: dict[str, Any]) -> None:
+    """Given the state machine's role, which cannot Ref the machine (the machine already depends on the
+    role: CloudFormation would refuse the cycle),
+    When the ARN it may start executions of is resolved for a stack,
+    Then it is exactly the ARN the machine gets: its Name under the stack's region and account."""
+    resolved = _resolve(
+        own_state_machine_arn(cfn, "CutoverStateMachine"),
+        {
+            "AWS::StackName": "cutover-prod",
+            "AWS::Partition": "aws",
+            "AWS::Region": "eu-west-1",
+            "AWS::AccountId": "123456789012",
+        },
+        {},
+    )
+    assert resolved == "arn:aws:states:eu-west-1:123456789012:stateMachine:cutover-prod-cutover"
 
 
 def test_slack_role_may_only_read_the_webhook_secret_and_keep_its_failures(cfn: dict[str, Any]) -> None:
