@@ -105,7 +105,7 @@ MUTATIONS = (
     ),
     Mutation(
         "an MGN lag equal to its limit taken as a breach",
-        "layers/cutover/cutover/signals.py",
+        "layers/cutover/cutover/signals/mgn.py",
         "elif lag > gate.max_lag_seconds:",
         "elif lag >= gate.max_lag_seconds:",
         ("tests/unit/test_signals.py",),

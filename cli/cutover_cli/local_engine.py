@@ -132,6 +132,14 @@ class LocalEngine:
         self.dispatcher = Dispatcher(handlers, before_invoke, self._after_invoke)
         self.finals: dict[str, dict[str, Any]] = {}
         self._saved_backoff_sleep: Any = None
+        # DMS tasks of this world, as the plan names them. moto's DMS would give a task an ARN ending in its
+        # name; DMS gives it a resource id, which is what its metrics are published under (signals.dms).
+        self.dms_tasks: dict[str, world.RehearsalTask] = {}
+        self.serve(
+            "dms",
+            "DescribeReplicationTasks",
+            lambda params: world.describe_tasks(params, self.dms_tasks.values(), lambda key: {}),
+        )
 
     # ------------------------------------------------------------ lifecycle
 
@@ -436,9 +444,16 @@ class LocalEngine:
         """Deliver the alarm event to the controller, as the EventBridge rule would."""
         return self.invoke("AlarmEventFunction", self.alarm_event(name, state))
 
-    def set_dms_latency(self, instance: str, task: str, source: float | None, target: float | None) -> None:
-        """Replace the DMS CDC latency datapoints with one fresh value each (None: no datapoints)."""
-        world.set_dms_latency(self.client, instance, task, source, target)
+    def set_dms_latency(
+        self, instance: str, task: str, source: float | None, target: float | None, task_arn: str | None = None
+    ) -> world.RehearsalTask:
+        """Replace the CDC latency datapoints of ``task`` (named as a plan names it: its name or ARN) with one
+        fresh value each (None: no datapoints). The task now exists in this world (DescribeReplicationTasks
+        finds it, running), and its datapoints are published as DMS publishes them: under the instance's
+        name and the task's resource id, the last part of its ARN."""
+        described = self.dms_tasks.setdefault(task, world.rehearsal_task(instance, task, task_arn))
+        world.set_dms_latency(self.client, described.instance, described.resource_id, source, target)
+        return described
 
 
 @contextmanager

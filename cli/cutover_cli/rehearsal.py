@@ -29,6 +29,7 @@ from typing import Any
 from cutover import weights as weights_mod
 from cutover.plan import Plan, normalize_name
 from cutover.words import Phase
+from cutover_cli.engine.world import describe_tasks, rehearsal_task
 from cutover_cli.local_engine import Invocation, LocalEngine
 from cutover_cli.scenario import (
     ApprovalPoint,
@@ -147,13 +148,12 @@ class Rehearsal:
         self.samples: list[dict[str, Any]] = []
         self.markers: list[dict[str, Any]] = []
         self.zone_map: dict[str, str] = {} if zone_map is None else zone_map
-        self.instances = {g.replication_task: g.replication_instance for g in plan.gates.dms} if plan else {}
-        self.task_arns = {g.task_arn: g.replication_task for g in plan.gates.dms if g.task_arn} if plan else {}
-        reverse = plan.reverse_replication if plan else None
-        if reverse is not None:
-            self.instances[reverse.replication_task] = reverse.replication_instance
-            if reverse.task_arn:
-                self.task_arns[reverse.task_arn] = reverse.replication_task
+        # Every DMS task of the plan, keyed as the plan (and the scenario) name it: the task as DMS would
+        # describe it, its metrics published under its resource id as CloudWatch does.
+        tasks = [*plan.gates.dms, *([plan.reverse_replication] if plan.reverse_replication else [])] if plan else []
+        self.dms_tasks = {
+            t.replication_task: rehearsal_task(t.replication_instance, t.replication_task, t.task_arn) for t in tasks
+        }
         self.interval = plan.check_interval_seconds if plan else 60
         self._faults_seen = 0
         self._synced: dict[tuple[str, str], Any] = {}
@@ -367,10 +367,10 @@ class Rehearsal:
         A rehearsal lasts seconds, well inside the 5-minute window the DMS check reads,
         so one datapoint per change is as good as one per minute."""
         for task, state in self.world.dms.items():
-            instance = self.instances.get(task)
+            described = self.dms_tasks.get(task)
             latency = (state.get("source_latency"), state.get("target_latency"))
-            if instance is not None and self._synced.get(("dms", task)) != latency:
-                self.engine.set_dms_latency(instance, task, *latency)
+            if described is not None and self._synced.get(("dms", task)) != latency:
+                self.engine.set_dms_latency(described.instance, described.key, *latency, task_arn=described.arn)
                 self._synced[("dms", task)] = latency
         for name, alarm_state in self.world.alarms.items():
             if self._synced.get(("alarm", name)) != alarm_state:
@@ -400,30 +400,15 @@ class Rehearsal:
         return {"items": items}
 
     def serve_dms_tasks(self, params: dict[str, Any]) -> dict[str, Any]:
-        arns: list[str] = []
-        for f in params.get("Filters") or []:
-            if f.get("Name") == "replication-task-arn":
-                arns += f.get("Values") or []
-        tasks = []
-        for arn in arns:
-            task = self.task_arns.get(arn)
-            state = self.world.dms.get(task or "")
-            if task is None or state is None or "status" not in state:
-                continue
-            tasks.append(
-                {
-                    "ReplicationTaskArn": arn,
-                    "ReplicationTaskIdentifier": task,
-                    "Status": state["status"],
-                    "ReplicationTaskStats": {"TablesErrored": int(state.get("tables_errored", 0)), "TablesLoaded": 1},
-                }
-            )
-        return {"ReplicationTasks": tasks}
+        """DescribeReplicationTasks by ARN or by name, from the scenario: a task the timeline never names does
+        not exist (contracts.md section 4); one it names runs with no errored table unless it says otherwise."""
+        return describe_tasks(params, self.dms_tasks.values(), self.world.dms.get)
 
     def serve_table_statistics(self, params: dict[str, Any]) -> dict[str, Any]:
         """DMS data validation per table, from the scenario (the emulator lacks this call)."""
-        task = self.task_arns.get(str(params.get("ReplicationTaskArn")))
-        states = (self.world.dms.get(task or "") or {}).get("validation") or {}
+        arn = str(params.get("ReplicationTaskArn"))
+        key = next((t.key for t in self.dms_tasks.values() if t.arn == arn), "")
+        states = (self.world.dms.get(key) or {}).get("validation") or {}
         tables = []
         for table, state in sorted(states.items()):
             schema, _, name = table.rpartition(".")

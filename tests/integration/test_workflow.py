@@ -231,3 +231,41 @@ def test_records_outside_the_stacks_permissions_are_rejected_up_front(
     assert "records[0].name: api.example.com is not in the stack's AllowedRecordNames" in result.final["reason"]
     assert "hosted_zone_id" not in result.final["reason"]
     assert lock_items(engine) == []
+
+
+def test_dms_gates_read_the_metrics_dms_publishes_under_the_task_resource_id(engine: LocalEngine, zone: str) -> None:
+    """Given three DMS tasks named by the plan by name, by ARN, and by both, whose datapoints this world
+    publishes as DMS does (under each task's resource id, which is not its name),
+    When the plan runs,
+    Then every gate reads its latency (a query by name would find nothing and abandon the cutover), the
+    cutover completes, and the ledger's evidence names each task, its ARN and the resource id read."""
+    arn = "arn:aws:dms:us-east-1:123456789012:task:{}"
+    gates = [
+        {"replication_instance": "orders-ri", "replication_task": "by-name"},
+        {"replication_instance": "orders-ri", "replication_task": arn.format("ARNONLYRESOURCEID000000001")},
+        {
+            "replication_instance": "orders-ri",
+            "replication_task": "both",
+            "task_arn": arn.format("BOTH0RESOURCEID0000000002"),
+        },
+    ]
+    for gate in gates:
+        engine.set_dms_latency(gate["replication_instance"], gate["replication_task"], 4, 6, gate.get("task_arn"))
+    engine.set_alarm("orders-aws-5xx", "OK")
+    plan = make_plan(zone, gates={"dms": [{**g, "max_cdc_latency_seconds": 30} for g in gates], "alarms": []})
+
+    result = engine.run({"plan": plan})
+
+    assert result.outcome == "COMPLETED", result
+    first = next(e for e in engine.ledger(result.execution_arn.rsplit(":", 1)[-1]) if e["kind"] == "evaluation")
+    read = [
+        (c["evidence"]["task_name"], c["evidence"]["task_resource_id"], c["evidence"]["source_latency"])
+        for c in first["data"]["checks"]
+    ]
+    by_name_id = engine.dms_tasks["by-name"].resource_id
+    assert by_name_id != "by-name" and len(by_name_id) == 26
+    assert read == [
+        ("by-name", by_name_id, 4.0),
+        ("arnonlyresourceid000000001", "ARNONLYRESOURCEID000000001", 4.0),
+        ("both", "BOTH0RESOURCEID0000000002", 4.0),
+    ]

@@ -224,12 +224,12 @@ def test_sorted_unique_steps_ending_at_100_are_valid(steps: list[int]) -> None:
 
 
 def test_data_safety_rules_and_warnings() -> None:
-    """validation needs task_arn; the final flip must be a step; a drain needs a DMS gate; a plan without
-    reverse replication validates with a warning, not an error."""
+    """validation needs only the task's name (the task is looked up); the final flip must be a step; a drain
+    needs a DMS gate; a plan without reverse replication validates with a warning, not an error."""
     from cutover.plan import plan_warnings
 
     gate = {"replication_instance": "ri", "replication_task": "t", "max_cdc_latency_seconds": 5, "validation": True}
-    assert "gates.dms[0].validation: needs task_arn" in plan_problems(base(gates={"dms": [gate]}))[0]
+    assert plan_problems(base(gates={"dms": [gate]})) == []
     flip = {"before_percent": 75, "drain": {"max_cdc_latency_seconds": 5}}
     problems = plan_problems(base(final_flip=flip))
     assert "final_flip.before_percent: 75 is not one of the steps [10, 25, 50, 100]" in problems
@@ -238,3 +238,33 @@ def test_data_safety_rules_and_warnings() -> None:
     assert warnings[0].startswith("reverse_replication: not set; a rollback after the final step cannot bring back")
     reverse = {"replication_instance": "ri", "replication_task": "rev", "max_cdc_latency_seconds": 60}
     assert plan_warnings(validate_plan(base(reverse_replication=reverse))) == []
+
+
+ARN = "arn:aws:dms:eu-west-1:123456789012:task:5HKBYSZ6ZATYKQ"
+
+
+@pytest.mark.parametrize(
+    ("task", "expected"),
+    [
+        ({"replication_task": "orders-cdc"}, []),
+        ({"replication_task": ARN}, []),
+        ({"replication_task": "orders-cdc", "task_arn": ARN}, []),
+        ({"replication_task": ARN, "task_arn": ARN}, []),
+        (
+            {"replication_task": "arn:aws:s3:::orders"},
+            [
+                "gates.dms[0].replication_task: an ARN here must be a DMS task's: "
+                + "arn:aws:dms:REGION:ACCOUNT:task:RESOURCE-ID"
+            ],
+        ),
+        (
+            {"replication_task": ARN, "task_arn": ARN + "X"},
+            ["gates.dms[0]: replication_task and task_arn are two different ARNs: name one task"],
+        ),
+    ],
+)
+def test_a_dms_task_is_named_by_its_name_its_arn_or_both(task: dict[str, str], expected: list[str]) -> None:
+    """Given a DMS gate naming its task by name, by ARN (in replication_task), or both, then the plan is valid;
+    an ARN of another service, or two different ARNs, is refused naming the field."""
+    gate = {"replication_instance": "orders-ri", "max_cdc_latency_seconds": 30, **task}
+    assert plan_problems(base(gates={"dms": [gate]})) == expected

@@ -3,12 +3,16 @@ DMS CDC latency datapoints, and the CloudWatch alarm event EventBridge would del
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cutover.plan import normalize_name
+from cutover.signals.dms import resource_id
 from cutover_cli.engine.emulator import ACCOUNT, REGION
 
 Clients = Callable[[str], Any]
@@ -101,12 +105,70 @@ def alarm_event(name: str, state: str = "ALARM", previous: str = "OK") -> dict[s
     }
 
 
-def set_dms_latency(client: Clients, instance: str, task: str, source: float | None, target: float | None) -> None:
-    """Replace the DMS CDC latency datapoints with one fresh value each (None: no datapoints)."""
+@dataclass(frozen=True)
+class RehearsalTask:
+    """A DMS task of the plan as DMS would describe it in a rehearsal."""
+
+    key: str  # as the plan and the scenario name it: its name or its ARN
+    name: str  # ReplicationTaskIdentifier
+    arn: str  # ReplicationTaskArn
+    resource_id: str  # the last part of the ARN: the ReplicationTaskIdentifier metric dimension
+    instance: str  # ReplicationInstanceIdentifier
+
+
+def rehearsal_task(instance: str, named: str, task_arn: str | None = None) -> RehearsalTask:
+    """A task named as a plan names it (``replication_task``: its name or ARN; ``task_arn``). Its ARN is the
+    plan's where it gives one; else one with a made-up resource id of the kind DMS assigns (26 upper-case
+    letters and digits, derived from the name so every rehearsal gets the same), never the name itself: a
+    controller that queried the metrics by the name would find nothing, as on AWS."""
+    arn = task_arn or (named if named.startswith("arn:") else None)
+    if arn is None:
+        digest = base64.b32encode(hashlib.sha256(named.encode()).digest()).decode()
+        arn = f"arn:aws:dms:{REGION}:{ACCOUNT}:task:{digest[:26]}"
+    rid = resource_id(arn)
+    name = rid.lower() if named.startswith("arn:") else named
+    return RehearsalTask(named, name, arn, rid, instance)
+
+
+def describe_tasks(
+    params: dict[str, Any], tasks: Iterable[RehearsalTask], state_of: Callable[[str], dict[str, Any] | None]
+) -> dict[str, Any]:
+    """DescribeReplicationTasks over ``tasks``, by ARN or by name (identifier, without regard to case), as DMS
+    answers it. ``state_of(key)`` gives a task's status and errored tables (it runs with none unless told),
+    or None when the task does not exist."""
+    wanted: list[RehearsalTask] = []
+    for f in params.get("Filters") or []:
+        values = {str(v).lower() for v in f.get("Values") or []}
+        for task in tasks:
+            by_arn = f.get("Name") == "replication-task-arn" and task.arn.lower() in values
+            by_name = f.get("Name") == "replication-task-id" and task.name.lower() in values
+            if (by_arn or by_name) and task not in wanted:
+                wanted.append(task)
+    described = []
+    for task in wanted:
+        state = state_of(task.key)
+        if state is None:
+            continue
+        described.append(
+            {
+                "ReplicationTaskArn": task.arn,
+                "ReplicationTaskIdentifier": task.name,
+                "Status": state.get("status") or "running",
+                "ReplicationTaskStats": {"TablesErrored": int(state.get("tables_errored") or 0), "TablesLoaded": 1},
+            }
+        )
+    return {"ReplicationTasks": described}
+
+
+def set_dms_latency(
+    client: Clients, instance: str, task_resource_id: str, source: float | None, target: float | None
+) -> None:
+    """Replace the DMS CDC latency datapoints with one fresh value each (None: no datapoints), under the
+    dimensions DMS publishes: the instance's name and the task's resource id."""
     from moto.cloudwatch.models import cloudwatch_backends
 
     backend = cloudwatch_backends[ACCOUNT][REGION]
-    dims = {"ReplicationInstanceIdentifier": instance, "ReplicationTaskIdentifier": task}
+    dims = {"ReplicationInstanceIdentifier": instance, "ReplicationTaskIdentifier": task_resource_id}
 
     def same_series(datum: Any, metric: str) -> bool:
         got = {d.name: d.value for d in getattr(datum, "dimensions", [])}

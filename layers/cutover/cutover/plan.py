@@ -14,11 +14,12 @@ example ``steps[2]: must be greater than 25``.  Nothing here touches AWS.
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cutover.errors import PlanInvalid
 from cutover.words import LOCK_SECONDS, Phase
@@ -34,6 +35,7 @@ MAX_RECORDS = 100
 MAX_GATES = 100
 MAX_SECONDS = 7 * 24 * 3600
 MAX_EVALUATIONS_PER_STEP = 500  # bounds failure_threshold and a drain's consecutive checks
+DMS_TASK_ARN = r"^arn:aws[a-z-]*:dms:[a-z0-9-]+:\d{12}:task:[A-Za-z0-9-]+$"
 
 
 class _Strict(BaseModel):
@@ -74,15 +76,34 @@ class RecordRef(_Strict):
         return f"{self.zone_id}|{self.normalized_name}|{self.type}"
 
 
-class DmsGate(_Strict):
-    replication_instance: str = Field(min_length=1, max_length=255)
-    replication_task: str = Field(min_length=1, max_length=255)
-    task_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:dms:[a-z0-9-]+:\d{12}:task:[A-Za-z0-9-]+$")
+class DmsTask(_Strict):
+    """A DMS task, named by its name (identifier), its ARN, or both. CloudWatch keys the task's metrics by the
+    resource id at the end of its ARN, so the controller looks the task up (signals.dms)."""
+
+    replication_instance: str = Field(min_length=1, max_length=255, description="the instance's identifier (name)")
+    replication_task: str = Field(min_length=1, max_length=255, description="the task's identifier (name) or ARN")
+    task_arn: str | None = Field(default=None, pattern=DMS_TASK_ARN)
+
+    @field_validator("replication_task")
+    @classmethod
+    def _name_or_arn(cls, value: str) -> str:
+        if value.startswith("arn:") and not re.match(DMS_TASK_ARN, value):
+            raise ValueError("an ARN here must be a DMS task's: arn:aws:dms:REGION:ACCOUNT:task:RESOURCE-ID")
+        return value
+
+    @model_validator(mode="after")
+    def _one_task(self) -> DmsTask:
+        if self.replication_task.startswith("arn:") and self.task_arn and self.task_arn != self.replication_task:
+            raise ValueError("replication_task and task_arn are two different ARNs: name one task")
+        return self
+
+
+class DmsGate(DmsTask):
     max_cdc_latency_seconds: float = Field(gt=0, le=MAX_SECONDS)
     validation: bool = Field(
         default=False,
         description="also require DMS data validation clean: no table Mismatched, Suspended, in Table error or Error "
-        "(DescribeTableStatistics; needs task_arn)",
+        "(DescribeTableStatistics of the task found)",
     )
 
 
@@ -114,12 +135,9 @@ class FinalFlip(_Strict):
     drain: Drain | None = None
 
 
-class ReverseReplication(_Strict):
+class ReverseReplication(DmsTask):
     """The DMS task that copies writes from the new side back to the old one."""
 
-    replication_instance: str = Field(min_length=1, max_length=255)
-    replication_task: str = Field(min_length=1, max_length=255)
-    task_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:dms:[a-z0-9-]+:\d{12}:task:[A-Za-z0-9-]+$")
     max_cdc_latency_seconds: float = Field(gt=0, le=MAX_SECONDS)
 
 
@@ -281,6 +299,7 @@ _FRIENDLY = {
     "literal_error": "must be one of {expected}",
     "bool_type": "must be true or false",
     "finite_number": "must be a finite number",
+    "value_error": "{error}",  # the plan's own rules already say what is wrong
 }
 
 
@@ -367,9 +386,6 @@ def _pacing_problems(plan: Plan) -> list[str]:
 
 def _data_safety_problems(plan: Plan) -> list[str]:
     problems: list[str] = []
-    for i, gate in enumerate(plan.gates.dms):
-        if gate.validation and not gate.task_arn:
-            problems.append(f"gates.dms[{i}].validation: needs task_arn (DescribeTableStatistics reads the task)")
     flip = plan.final_flip
     if flip is not None:
         if flip.before_percent not in plan.steps:

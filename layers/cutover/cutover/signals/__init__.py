@@ -1,0 +1,136 @@
+"""Health signals: the plan's gates (DMS lag, MGN lag, CloudWatch alarms) read and judged.
+
+Each family has a thin adapter that makes the AWS calls (``check_dms``,
+``check_mgn``, ``check_alarms``) and a pure decision function that turns the
+responses into :class:`Check` objects (``decide_dms``, ``decide_mgn``,
+``decide_alarms``).  ``summarize`` turns checks into one :class:`GateReport`
+and ``evaluate_gates`` runs the families side by side.
+
+DMS gates with ``validation`` also read DMS data validation (table statistics);
+MGN gates with ``require_ready_for_cutover`` check the server's lifecycle, in
+preflight only.  Two more single checks serve the workflow around the final
+flip: ``check_reverse`` (the reverse replication task is healthy) and
+``drain_check`` (every DMS gate's CDC latency is under a threshold), with the
+pure ``decide_reverse`` and ``decide_drain`` behind them.
+
+Every check is ``pass``, ``breach`` or ``missing``.  Missing data is never
+zero lag: the plan's ``missing_data`` decides whether it fails the gate.  A
+failed AWS call is always a breach: the controller must never promote on
+signals it could not read.  The ``check_*`` functions never raise; a failure
+becomes one breach check with subject ``"*"``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from cutover import aws
+from cutover.plan import Gates
+from cutover.signals.alarms import ALARM_STATES, check_alarms, decide_alarms
+from cutover.signals.base import Check, GateReport, Status, family_failure
+from cutover.signals.dms import (
+    DMS_METRICS,
+    DMS_NAMESPACE,
+    check_dms,
+    check_reverse,
+    decide_dms,
+    decide_drain,
+    decide_reverse,
+    dms_metric_queries,
+    dms_task_ref,
+    drain_check,
+    resolve_resource_ids,
+)
+from cutover.signals.mgn import check_mgn, decide_mgn, parse_iso_duration
+
+__all__ = [
+    "ALARM_STATES",
+    "DMS_METRICS",
+    "DMS_NAMESPACE",
+    "Check",
+    "GateReport",
+    "Status",
+    "check_alarms",
+    "check_dms",
+    "check_mgn",
+    "check_reverse",
+    "decide_alarms",
+    "decide_dms",
+    "decide_drain",
+    "decide_mgn",
+    "decide_reverse",
+    "dms_metric_queries",
+    "dms_task_ref",
+    "drain_check",
+    "evaluate_gates",
+    "family_failure",
+    "parse_iso_duration",
+    "resolve_resource_ids",
+    "summarize",
+]
+
+
+def summarize(checks: Sequence[Check], missing_data: str) -> GateReport:
+    """Healthy when nothing breaches and, unless missing data is ignored, nothing is missing."""
+    missing_fails = missing_data != "ignore"
+    failing = [c for c in checks if c.status == "breach" or (c.status == "missing" and missing_fails)]
+    return GateReport(checks=list(checks), healthy=not failing, reasons=[c.reason for c in failing])
+
+
+def _family_job(
+    family: str, services: Sequence[str], clients: Mapping[str, Any], run: Callable[..., list[Check]]
+) -> Callable[[], list[Check]]:
+    """Bind a family's check to its clients; a client that cannot be made is that family's breach."""
+    try:
+        resolved = [clients.get(s) or aws.client(s) for s in services]
+    except Exception as err:
+        failure = family_failure(family, err)
+        return lambda: [failure]
+    return lambda: run(*resolved)
+
+
+def evaluate_gates(
+    gates: Gates, clients: Mapping[str, Any] | None = None, now: datetime | None = None, preflight: bool = False
+) -> GateReport:
+    """Read every family of gates concurrently and judge them together, in plan order.
+
+    ``preflight`` adds the checks that only hold before the cutover starts (MGN lifecycle)."""
+    families: list[tuple[str, tuple[str, ...], Callable[..., list[Check]]]] = []
+    if gates.dms:
+        families.append(("dms", ("cloudwatch", "dms"), partial(check_dms, gates.dms, now=now or datetime.now(UTC))))
+    if gates.mgn:
+        # preflight is passed only when set: outside preflight check_mgn is called exactly as before.
+        mgn_options = {"preflight": True} if preflight else {}
+        families.append(("mgn", ("mgn",), partial(check_mgn, gates.mgn, **mgn_options)))
+    if gates.alarms:
+        families.append(("alarm", ("cloudwatch",), partial(check_alarms, gates.alarms)))
+    if not families:
+        return summarize([], gates.missing_data)
+
+    # Clients are resolved here, in one thread: creating boto3 clients is not thread-safe.
+    jobs = [(family, _family_job(family, services, clients or {}, run)) for family, services, run in families]
+    checks: list[Check] = []
+    futures = [(family, _pool().submit(job)) for family, job in jobs]
+    for family, future in futures:
+        try:
+            checks.extend(future.result())
+        except Exception as err:  # the check functions do not raise; this guards against the unforeseen
+            checks.append(family_failure(family, err))
+    return summarize(checks, gates.missing_data)
+
+
+_POOL: list[ThreadPoolExecutor] = []
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The families' threads, made once per container (a warm Lambda reuses them; so does a rehearsal)."""
+    with _POOL_LOCK:
+        if not _POOL:
+            _POOL.append(ThreadPoolExecutor(max_workers=3, thread_name_prefix="gates"))
+        return _POOL[0]

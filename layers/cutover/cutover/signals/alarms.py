@@ -1,0 +1,73 @@
+"""CloudWatch alarm gates: the state of each named metric or composite alarm."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from cutover.signals.base import (
+    MAX_EVIDENCE_TEXT,
+    Check,
+    Status,
+    call,
+    chunks,
+    family_failure,
+    one_line,
+    timestamp_text,
+)
+
+ALARM_STATES: dict[str, Status] = {"OK": "pass", "ALARM": "breach", "INSUFFICIENT_DATA": "missing"}
+# DescribeAlarms takes up to 100 names, and returns 50 alarms a page unless MaxRecords (at most 100) says otherwise.
+MAX_ALARM_NAMES = 100
+
+
+def decide_alarms(names: Sequence[str], alarms: Sequence[Mapping[str, Any]]) -> list[Check]:
+    """One check per name from DescribeAlarms' MetricAlarms and CompositeAlarms."""
+    by_name = {str(a.get("AlarmName")): a for a in alarms}
+    checks = []
+    for name in names:
+        alarm = by_name.get(name)
+        if alarm is None:
+            evidence: dict[str, Any] = {"state": None, "reason": None, "updated": None}
+            checks.append(Check("alarm", name, "missing", f"alarm {name} does not exist", evidence))
+            continue
+        state = str(alarm.get("StateValue") or "UNKNOWN")
+        evidence = {
+            "state": state,
+            "reason": one_line(alarm.get("StateReason") or "", MAX_EVIDENCE_TEXT) or None,
+            "updated": timestamp_text(alarm.get("StateUpdatedTimestamp")),
+        }
+        # A state this code does not know is not a pass.
+        status = ALARM_STATES.get(state, "missing")
+        checks.append(Check("alarm", name, status, f"alarm {name} is {state}", evidence))
+    return checks
+
+
+def _read_alarms(names: Sequence[str], cloudwatch: Any) -> list[dict[str, Any]]:
+    alarms: list[dict[str, Any]] = []
+    for chunk in chunks(names, MAX_ALARM_NAMES):
+        kwargs: dict[str, Any] = {
+            "AlarmNames": chunk,
+            "AlarmTypes": ["MetricAlarm", "CompositeAlarm"],
+            "MaxRecords": MAX_ALARM_NAMES,
+        }
+        while True:
+            page = call("DescribeAlarms", cloudwatch.describe_alarms, **kwargs)
+            alarms.extend(page.get("MetricAlarms") or [])
+            alarms.extend(page.get("CompositeAlarms") or [])
+            token = page.get("NextToken")
+            if not token:
+                break
+            kwargs["NextToken"] = token
+    return alarms
+
+
+def check_alarms(names: Sequence[str], cloudwatch: Any) -> list[Check]:
+    """The state of every named metric or composite alarm."""
+    if not names:
+        return []
+    try:
+        unique = list(dict.fromkeys(names))
+        return decide_alarms(names, _read_alarms(unique, cloudwatch))
+    except Exception as err:
+        return [family_failure("alarm", err)]
