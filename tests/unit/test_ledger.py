@@ -132,3 +132,20 @@ def test_the_order_survives_a_clock_stepping_back() -> None:
     order = LedgerOrder(clock=lambda: next(moments))
     first, second = order.next(), order.next()
     assert first < second and first.startswith("2026-01-01T00:00:01.000000Z")
+
+
+def test_evidence_past_the_item_limit_is_kept_whole_compressed(store: Store) -> None:
+    """Given evidence of about 600 KB (past DynamoDB's 400 KB item limit, which the emulator enforces too),
+    When recorded and read back,
+    Then it is stored compressed and read back equal; evidence under 300 KiB stays plain JSON text."""
+    big = {"checks": [{"subject": f"gate-{i}", "evidence": {"text": f"{i:06d}" * 200}} for i in range(500)]}
+    small = {"checks": [{"subject": "gate-0"}]}
+
+    store.record("exec-big", "evaluation", big)
+    store.record("exec-big", "evaluation", small)
+
+    assert [e["data"] for e in store.ledger("exec-big")] == [big, small]
+    raw = store.table.query(KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": "CUTOVER#exec-big"})[
+        "Items"
+    ]
+    assert sorted("data_z" in item for item in raw) == [False, True]

@@ -42,6 +42,8 @@ from cutover.words import LOCK_SECONDS
 # reclaimed eventually if a stack is deleted mid-run.
 LOCK_TTL_SECONDS = LOCK_SECONDS
 LEDGER_TTL_SECONDS = 400 * 24 * 3600
+# DynamoDB items are at most 400 KB (names and values together); evidence larger than this is compressed.
+LEDGER_INLINE_BYTES = 300 * 1024
 _ANSWER = "ANSWER#"
 
 
@@ -389,15 +391,22 @@ class Store:
         """Append one decision to the ledger; returns its sort key.
 
         The evidence is kept as one JSON text attribute: DynamoDB stores and returns it without
-        marshalling every nested value (and moto, in rehearsals, without sizing each one)."""
+        marshalling every nested value (and moto, in rehearsals, without sizing each one). Evidence past
+        LEDGER_INLINE_BYTES is stored compressed, so that even the largest plan's stays under DynamoDB's
+        400 KB item limit."""
         sk = f"LEDGER#{_ORDER.next()}"
+        text = json.dumps(data, default=str, sort_keys=True)
+        encoded = text.encode()
+        body: dict[str, Any] = (
+            {"data_json": text} if len(encoded) <= LEDGER_INLINE_BYTES else {"data_z": zlib.compress(encoded, 6)}
+        )
         self.table.put_item(
             Item={
                 "pk": f"CUTOVER#{execution_id}",
                 "sk": sk,
                 "kind": kind,
                 "at": now_iso(),
-                "data_json": json.dumps(data, default=str, sort_keys=True),
+                **body,
                 "expires_at": int(time.time()) + LEDGER_TTL_SECONDS,
             }
         )
@@ -416,6 +425,9 @@ class Store:
                 entry = _from_dynamo(item)
                 if "data_json" in entry:
                     entry["data"] = json.loads(entry.pop("data_json"))
+                elif "data_z" in entry:
+                    blob = entry.pop("data_z")
+                    entry["data"] = json.loads(zlib.decompress(bytes(getattr(blob, "value", blob))))
                 entries.append(entry)
             if "LastEvaluatedKey" not in page:
                 return entries

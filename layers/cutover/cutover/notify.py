@@ -3,6 +3,13 @@ project's EventBridge bus (contracts.md section 3).
 
 A notification that fails is logged and counted, and never raises: a broken
 topic must not block a rollback.
+
+Both services refuse a message over 256 KiB (SNS: the message and its attributes, "at most 256 KB
+(262,144 bytes)", Publish API reference; EventBridge: the entry's Source, DetailType, Detail and
+Resources, "Calculating Amazon EventBridge PutEvents event entry size"). A refused notification is
+lost. So a message is fitted before it is sent (:func:`fit`): the bulky fields (the gates' evidence,
+the step history, the manual change batches) are replaced, largest need last, by a pointer to the
+ledger entry that holds them in full, until both sizes fit.
 """
 
 from __future__ import annotations
@@ -37,6 +44,51 @@ _SUBJECTS = {
     "CutoverRejected": "rejected, nothing changed",
     "RollbackFailed": "ROLLBACK FAILED - manual action needed",
 }
+
+
+# Both limits are 262,144 bytes; the budget keeps room for what the size counts besides the message.
+SIZE_LIMIT = 256 * 1024
+SIZE_BUDGET = SIZE_LIMIT - 2 * 1024
+# Dropped in this order until the message fits: the least needed on the night first.
+TRIMMABLE = ("evidence", "history", "manual_change_batches")
+MAX_TRIMMED_REASON = 4000
+
+
+def ledger_pointer(execution_id: str, field: str, size: int) -> dict[str, Any]:
+    """What stands in for a field too large to send: where to read it whole."""
+    return {
+        "trimmed": True,
+        "bytes": size,
+        "ledger": f"CUTOVER#{execution_id}",
+        "note": f"{field} was cut to fit the 256 KiB limit of SNS and EventBridge; the ledger of this execution "
+        "holds it in full",
+    }
+
+
+def sizes(message: dict[str, Any]) -> dict[str, int]:
+    """The bytes SNS and EventBridge count for this message (see the module's docstring)."""
+    body = json.dumps(message, default=str, sort_keys=True)
+    sns = len(sns_payload(message).encode()) + len(subject(message).encode()) + len("event" + message["event"]) + 6
+    events = len(body.encode()) + len(message["event"].encode()) + 64  # Source and Time, generously
+    return {"sns": sns, "eventbridge": events}
+
+
+def fit(message: dict[str, Any], budget: int = SIZE_BUDGET) -> dict[str, Any]:
+    """The message, or a copy whose bulky fields are pointers to the ledger, so that both SNS and EventBridge
+    take it. Pure; the reason is kept (cut to a few thousand characters only as a last resort)."""
+    if max(sizes(message).values()) <= budget:
+        return message
+    fitted = dict(message)
+    for field in TRIMMABLE:
+        if field in fitted:
+            size = len(json.dumps(fitted[field], default=str).encode())
+            fitted[field] = ledger_pointer(str(message.get("execution_id")), field, size)
+            if max(sizes(fitted).values()) <= budget:
+                return fitted
+    reason = str(fitted.get("reason") or "")
+    if len(reason) > MAX_TRIMMED_REASON:
+        fitted["reason"] = reason[: MAX_TRIMMED_REASON - 40] + " ... (cut; the ledger holds it in full)"
+    return fitted
 
 
 def build_message(event: str, name: str, execution_id: str, weights: dict[str, Any], **fields: Any) -> dict[str, Any]:
@@ -112,8 +164,13 @@ def sns_payload(message: dict[str, Any]) -> str:
 
 
 def publish(message: dict[str, Any]) -> bool:
-    """Send to SNS and EventBridge; True when both accepted it. Never raises."""
+    """Send to SNS and EventBridge, fitted to their size limit; True when both accepted it. Never raises."""
     ok = True
+    fitted = fit(message)
+    if fitted is not message:
+        count("NotificationTrimmed")
+        logger.warning("notification trimmed to fit", extra={"event": message.get("event"), **sizes(message)})
+    message = fitted
     body = json.dumps(message, default=str, sort_keys=True)
     try:
         cfg = settings()
