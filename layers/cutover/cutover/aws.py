@@ -9,12 +9,13 @@ for the errors we retry ourselves on top of this).
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from typing import Any
 
 import boto3
 from botocore.config import Config
+
+from cutover.settings import aws_region
 
 _DEFAULT = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20)
 _PER_SERVICE = {
@@ -25,7 +26,7 @@ _PER_SERVICE = {
 @cache
 def client(service: str, region: str | None = None) -> Any:
     """A cached boto3 client for ``service``."""
-    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    region = region or aws_region()
     return boto3.client(service, region_name=region, config=_PER_SERVICE.get(service, _DEFAULT))  # type: ignore[call-overload]
 
 

@@ -7,7 +7,6 @@ Decorator order follows Powertools' guidance:
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -16,16 +15,19 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "cutover-controller")
+from cutover.settings import runtime
+
+_RUNTIME = runtime()
+SERVICE = _RUNTIME.service
 
 # Rehearsals print their own report on stdout; their logs go to stderr.
-_stream = sys.stderr if os.environ.get("CUTOVER_LOG_STREAM") == "stderr" else sys.stdout
+_stream = sys.stderr if _RUNTIME.log_to_stderr else sys.stdout
 
 logger = Logger(service=SERVICE, stream=_stream)
 # X-Ray traces the AWS calls: patch botocore only. By default the Tracer tries every library the X-Ray SDK
 # supports, which here adds a dozen failed imports and a patched sqlite3 (unused) to every cold start.
 tracer = Tracer(service=SERVICE, patch_modules=("botocore",))
-NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "CutoverController")
+NAMESPACE = _RUNTIME.metrics_namespace
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -60,7 +62,7 @@ def instrument(step: Callable[[dict[str, Any]], Any]) -> Handler:
 
 def gauge(name: str, value: float, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:
     """One metric with its own dimensions (e.g. traffic per record); never raises."""
-    if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
+    if runtime().metrics_disabled:
         return
     from aws_lambda_powertools.metrics import single_metric
 
@@ -91,7 +93,7 @@ def count(name: str, value: float = 1) -> None:
     """Add to a custom metric; never raises (metrics must not break a cutover)."""
     # With metrics disabled Powertools keeps the buffer and still prints it once it
     # holds 100 values; the local engine disables them, and its stdout is the report.
-    if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
+    if runtime().metrics_disabled:
         return
     try:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

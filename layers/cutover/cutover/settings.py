@@ -1,4 +1,10 @@
-"""Configuration from the environment, read once and validated."""
+"""Configuration from the environment, read here and nowhere else in the controller, and validated: a
+missing or malformed variable is a ConfigurationError naming it, at the first use, never a KeyError deep in a
+step. (The AWS SDK reads the credentials itself; that is boto3's business.)
+
+Three readers: :func:`settings` (the workflow functions: table, topic, bus), :func:`runtime` (every
+function, including the Slack notifier, which has no table: logging and metrics) and
+:func:`slack_webhook_secret_arn` (the Slack notifier only)."""
 
 from __future__ import annotations
 
@@ -41,6 +47,44 @@ def settings() -> Settings:
         state_machine_arn=os.environ.get("STATE_MACHINE_ARN") or None,
         max_request_age_seconds=_seconds("MAX_REQUEST_AGE_SECONDS", 900.0),
     )
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Logging and metrics, for every function. Read at each call (cheap): tests and the local engine
+    switch metrics off for a process."""
+
+    service: str = "cutover-controller"
+    metrics_namespace: str = "CutoverController"
+    metrics_disabled: bool = False
+    # The `cutover` command prints its own report on stdout; the handlers it runs log to stderr.
+    log_to_stderr: bool = False
+
+
+def runtime() -> Runtime:
+    """Powertools' own variables (the template sets them) and the command's log stream."""
+    return Runtime(
+        service=os.environ.get("POWERTOOLS_SERVICE_NAME") or Runtime.service,
+        metrics_namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or Runtime.metrics_namespace,
+        metrics_disabled=os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true",
+        log_to_stderr=os.environ.get("CUTOVER_LOG_STREAM") == "stderr",
+    )
+
+
+def aws_region() -> str | None:
+    """The region Lambda runs in (AWS_REGION), or the one a person's shell names; None leaves it to boto3."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+
+
+def slack_webhook_secret_arn() -> str:
+    """The Secrets Manager secret holding the Slack webhook URL (the Slack notifier's only setting)."""
+    arn = os.environ.get("SLACK_WEBHOOK_SECRET_ARN", "").strip()
+    if not arn:
+        raise ConfigurationError(
+            "environment variable SLACK_WEBHOOK_SECRET_ARN not set; the SAM template sets it when the "
+            "SlackWebhookSecretArn parameter is given"
+        )
+    return arn
 
 
 def _seconds(name: str, default: float) -> float:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import urllib.error
 import urllib.request
 from typing import Any
 
 from cutover.observability import count, logger
+from cutover.settings import slack_webhook_secret_arn
 
 _EMOJI = {
     "CutoverStarted": ":rocket:",
@@ -85,10 +85,7 @@ def slack_message(message: dict[str, Any]) -> dict[str, Any]:
 def webhook_url() -> str:
     from aws_lambda_powertools.utilities import parameters
 
-    arn = os.environ.get("SLACK_WEBHOOK_SECRET_ARN", "")
-    if not arn:
-        raise RuntimeError("SLACK_WEBHOOK_SECRET_ARN is not set")
-    value = parameters.get_secret(arn, max_age=SECRET_MAX_AGE_SECONDS)
+    value = parameters.get_secret(slack_webhook_secret_arn(), max_age=SECRET_MAX_AGE_SECONDS)
     text = value.decode() if isinstance(value, bytes) else str(value)
     # The secret may be the bare URL or {"url": "..."}.
     if text.strip().startswith("{"):
