@@ -38,6 +38,7 @@ import json
 import math
 import os
 import statistics
+import sys
 import threading
 import time
 import uuid
@@ -165,8 +166,13 @@ class Recorder:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._calls: list[Call] | None = None
+        self._installed = False
 
     def install(self) -> None:
+        """On boto3's default session, once: call it after the local engine made that session."""
+        if self._installed:
+            return
+        self._installed = True
         events: Any = boto3.DEFAULT_SESSION.events  # type: ignore[union-attr]
         events.register("provide-client-params", self._keep_params)
         # First, so calls the local engine serves itself (MGN, DMS) are counted and checked too.
@@ -227,6 +233,17 @@ class Recorder:
             parsed["NextToken"] = page["next"]
 
 
+_RECORDERS: list[Recorder] = []
+
+
+def shared_recorder() -> Recorder:
+    """One recorder for the process, installed once: the local engine makes its boto3 clients once per
+    process too (they carry the hooks present when they were made), so a second recorder would see nothing."""
+    if not _RECORDERS:
+        _RECORDERS.append(Recorder())
+    return _RECORDERS[0]
+
+
 @dataclass
 class Run:
     """One handler invocation: its function, how long it ran, its AWS calls and its result."""
@@ -261,7 +278,10 @@ class Invocations:
         if self._before:
             self._before(function, payload)
         calls = self.recorder.begin()
-        self._current = Run(function, payload.get("phase"), calls, time.perf_counter())
+        # The workflow passes each step the cutover document under state.cutover (document.py).
+        progress = ((payload.get("state") or {}).get("cutover") or {}).get("progress") or {}
+        phase = progress.get("phase")
+        self._current = Run(function, phase, calls, time.perf_counter())
 
     def after_invoke(self, record: Invocation) -> None:
         run = self._current
@@ -283,7 +303,8 @@ def _server_id(index: int) -> str:
 
 
 def _task_arn(index: int) -> str:
-    return f"arn:aws:dms:{REGION}:{ACCOUNT}:task:bench-task-{index:04d}"
+    # A resource id of the kind DMS assigns (not the name): the metrics are published under it.
+    return f"arn:aws:dms:{REGION}:{ACCOUNT}:task:BENCHTASK{index:017d}"
 
 
 def dms_gates(count: int, validation: bool = False) -> list[DmsGate]:
@@ -349,7 +370,8 @@ class World:
                 "MetricName": metric,
                 "Dimensions": [
                     {"Name": "ReplicationInstanceIdentifier", "Value": g.replication_instance},
-                    {"Name": "ReplicationTaskIdentifier", "Value": g.replication_task},
+                    # DMS publishes under the task's resource id, the last part of its ARN (signals.dms).
+                    {"Name": "ReplicationTaskIdentifier", "Value": str(g.task_arn).rsplit(":", 1)[-1]},
                 ],
                 "Value": value,
                 "Unit": "Seconds",
@@ -498,7 +520,7 @@ def measure_evaluations() -> dict[str, Any]:
     """Table 1 (a whole cutover per plan, one evaluation counted) and table 2 (the signals alone)."""
     plans, beyond = plan_cases(), beyond_cases()
     biggest = {key: max(len(getattr(g, key)) for _, g in plans + beyond) for key in ("dms", "mgn", "alarms")}
-    recorder = Recorder()
+    recorder = shared_recorder()
     hooks = Invocations(recorder)
     with LocalEngine(before_invoke=hooks.before_invoke, after_invoke=hooks.after_invoke) as engine:
         recorder.install()
@@ -523,7 +545,8 @@ def evaluate_in_cutover(
     def kind(run: Run) -> str:
         return f"{run.phase} {(run.result or {}).get('decision')}"
 
-    steady = next(r for r in evaluations if kind(r) == "bake continue")
+    # A bake evaluation that found the gates healthy and waits for the next one: the steady state.
+    steady = next(r for r in evaluations if kind(r) == "bake wait")
     figures = judge(gates, steady.calls)
     figures["every_evaluation"] = {
         kind(r): dict(sorted(Counter(f"{c.service}:{c.operation}" for c in r.calls).items())) for r in evaluations
@@ -677,7 +700,7 @@ def rehearse_example() -> tuple[Any, list[dict[str, Any]], list[Run], dict[str, 
     plan = validate_plan(raw)
     scenario = load_scenario_file(EXAMPLE_SCENARIO, plan)
     rehearsal = Rehearsal(raw, plan, scenario)
-    recorder = Recorder()
+    recorder = shared_recorder()
     hooks = Invocations(recorder, rehearsal.before_invoke, rehearsal.after_invoke)
     with LocalEngine(
         on_check_wait=rehearsal.on_check_wait,
@@ -703,6 +726,9 @@ def measure_cutover() -> dict[str, Any]:
     scheduled = sum(sum(p.invocations.values()) for p in parts)
     if scheduled != len(runs):
         raise RuntimeError(f"the history schedules {scheduled} invocations, the engine ran {len(runs)}")
+    evaluations = [r for r in runs if r.function == "EvaluateGatesFunction"]
+    if not evaluations or any(not r.calls for r in evaluations):
+        raise RuntimeError("an evaluation made no AWS call the recorder saw: its hooks are not on the clients")
     from cutover.steps.prepare import DEFAULT_SYNC_POLL_SECONDS, DEFAULT_SYNC_TIMEOUT_SECONDS
 
     loop = sync_poll_loop()
@@ -901,7 +927,13 @@ def print_cost(cutover: Mapping[str, Any], cost: Mapping[str, Any]) -> None:
 # ---------------------------------------------------------------- main
 
 
-def main() -> int:
+def main(argv: Sequence[str] = ()) -> int:
+    """``--smoke``: only the example cutover, checked and not saved (the suite runs it, so the benchmark
+    cannot quietly stop counting)."""
+    if "--smoke" in argv:
+        cutover = measure_cutover()
+        print_cutover(cutover)
+        return 0
     print("1. AWS calls per evaluation", flush=True)
     evaluations = measure_evaluations()
     print("2. one cutover of the example plan", flush=True)
@@ -926,4 +958,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

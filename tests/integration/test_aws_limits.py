@@ -38,3 +38,65 @@ def test_every_example_rehearsal_stays_within_the_limits(recorded: Path) -> None
     """The recorded rehearsals (tests/golden, compared with every run by test_rehearsal.py) fit AWS's limits."""
     out = json.loads(recorded.read_text())
     assert out["history_events"] < LIMIT and out["max_state_bytes"] < PAYLOAD_LIMIT
+
+
+def test_the_largest_valid_plan_keeps_every_state_under_256_kib(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Given the largest plan the validator accepts (100 records and 300 gates: 100 DMS tasks, 100 MGN servers,
+    100 alarms): carried in the workflow's state, its plan, its snapshot and one evaluation's evidence of 300
+    checks came to 377 KB,
+    When rehearsed as a command with every signal healthy,
+    Then it completes and no state's input or output reaches 256 KiB: the plan and the snapshot live in the
+    table, the states carry a digest and counters."""
+    records = [
+        {
+            "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
+            "name": f"app-{i:03d}.example.com",
+            "type": "CNAME",
+            "from": "legacy",
+            "to": "aws",
+        }
+        for i in range(100)
+    ]
+    servers = [f"s-{i:017x}" for i in range(100)]
+    plan = {
+        "name": "largest",
+        "records": records,
+        "steps": [50, 100],
+        "bake_seconds": 60,
+        "check_interval_seconds": 60,
+        "gates": {
+            "dms": [
+                {
+                    "replication_instance": "ri",
+                    "replication_task": f"task-{i:03d}",
+                    "max_cdc_latency_seconds": 30,
+                    "validation": False,
+                }
+                for i in range(100)
+            ],
+            "mgn": [{"source_server_id": s, "max_lag_seconds": 60} for s in servers],
+            "alarms": [f"alarm-{i:03d}" for i in range(100)],
+        },
+    }
+    scenario = {
+        "description": "every one of 300 signals healthy",
+        "timeline": [
+            {
+                "at": "preflight",
+                "dms": {f"task-{i:03d}": {"source_latency": 1, "target_latency": 2} for i in range(100)},
+                "mgn": {s: {"state": "CONTINUOUS", "lag_seconds": 5} for s in servers},
+                "alarms": {f"alarm-{i:03d}": "OK" for i in range(100)},
+            }
+        ],
+    }
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    (tmp_path / "scenario.json").write_text(json.dumps(scenario))
+
+    code = main(["rehearse", str(tmp_path / "plan.json"), "--scenario", str(tmp_path / "scenario.json"), "--json"])
+
+    out: dict[str, Any] = json.loads(capsys.readouterr().out)
+    assert code == 0, out
+    assert out["outcome"] == "COMPLETED"
+    assert 0 < out["max_state_bytes"] < PAYLOAD_LIMIT
