@@ -268,3 +268,12 @@ def test_a_dms_task_is_named_by_its_name_its_arn_or_both(task: dict[str, str], e
     an ARN of another service, or two different ARNs, is refused naming the field."""
     gate = {"replication_instance": "orders-ri", "max_cdc_latency_seconds": 30, **task}
     assert plan_problems(base(gates={"dms": [gate]})) == expected
+
+
+def test_a_wildcard_record_is_refused_naming_why() -> None:
+    """Given a record named *.example.com, then the plan is refused: IAM sees the name as \\052."""
+    rec = {**base()["records"][0], "name": "*.example.com"}
+    assert plan_problems(base(records=[rec])) == [
+        "records[0].name: '*.example.com' is a wildcard record, which the controller does not shift "
+        "(IAM sees its name as \\052, which AllowedRecordNames cannot hold)"
+    ]

@@ -342,6 +342,13 @@ def _record_problems(plan: Plan) -> list[str]:
     for i, rec in enumerate(plan.records):
         if rec.from_ == rec.to:
             problems.append(f"records[{i}].to: must differ from records[{i}].from ({rec.to!r})")
+        if "*" in rec.name:
+            # IAM compares Route 53's normalized names, where "*" is the escape \052: the stack's
+            # AllowedRecordNames cannot name a wildcard record, so no stack could change it.
+            problems.append(
+                f"records[{i}].name: {rec.name!r} is a wildcard record, which the controller does not shift "
+                "(IAM sees its name as \\052, which AllowedRecordNames cannot hold)"
+            )
         if rec.key in seen:
             problems.append(f"records[{i}]: same zone, name and type as records[{seen[rec.key]}]")
         else:
