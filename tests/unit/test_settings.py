@@ -20,6 +20,10 @@ OPTIONAL = (
     "ALLOWED_RECORD_NAMES",
     "STATE_MACHINE_ARN",
     "MAX_REQUEST_AGE_SECONDS",
+    "STARTER_PRINCIPALS",
+    "APPROVER_PRINCIPALS",
+    "OPERATOR_PRINCIPALS",
+    "ALLOW_SELF_APPROVAL",
 )
 
 
@@ -77,6 +81,35 @@ def test_the_optional_variables_are_read_and_normalised(env: pytest.MonkeyPatch)
     assert got.allowed_record_names == ("api.example.com", "www.example.com")
     assert got.state_machine_arn == "arn:aws:states:eu-west-1:123456789012:stateMachine:s-cutover"
     assert got.max_request_age_seconds == 120.5
+
+
+def test_the_principals_and_the_self_approval_flag(env: pytest.MonkeyPatch) -> None:
+    """Given no principals, then nobody may act (empty tuples) and self-approval is off; given them,
+    then each list is split on commas, kept as written (ARNs are case-sensitive), and the flag read."""
+    assert (settings().starter_principals, settings().approver_principals, settings().operator_principals) == (
+        (),
+        (),
+        (),
+    )
+    assert settings().allow_self_approval is False
+    settings.cache_clear()
+    env.setenv("STARTER_PRINCIPALS", "arn:aws:iam::123456789012:role/CI, arn:aws:iam::123456789012:role/Ops")
+    env.setenv("APPROVER_PRINCIPALS", "arn:aws:iam::123456789012:role/Lead")
+    env.setenv("OPERATOR_PRINCIPALS", "arn:aws:iam::123456789012:role/Ops*")
+    env.setenv("ALLOW_SELF_APPROVAL", " True ")
+    got = settings()
+    assert got.starter_principals == ("arn:aws:iam::123456789012:role/CI", "arn:aws:iam::123456789012:role/Ops")
+    assert got.approver_principals == ("arn:aws:iam::123456789012:role/Lead",)
+    assert got.operator_principals == ("arn:aws:iam::123456789012:role/Ops*",)
+    assert got.allow_self_approval is True
+
+
+@pytest.mark.parametrize("raw", ["yes", "1", "on"])
+def test_a_flag_that_is_not_true_or_false_is_named(env: pytest.MonkeyPatch, raw: str) -> None:
+    env.setenv("ALLOW_SELF_APPROVAL", raw)
+    with pytest.raises(ConfigurationError) as caught:
+        settings()
+    assert str(caught.value) == f"environment variable ALLOW_SELF_APPROVAL must be true or false, not {raw!r}"
 
 
 @pytest.mark.parametrize(

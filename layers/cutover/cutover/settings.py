@@ -27,6 +27,11 @@ class Settings:
     # Only the start function knows its state machine; the others run without it.
     state_machine_arn: str | None = None
     max_request_age_seconds: float = 900.0
+    # Who may do what through the control function (cutover/authz.py); empty: nobody.
+    starter_principals: tuple[str, ...] = ()
+    approver_principals: tuple[str, ...] = ()
+    operator_principals: tuple[str, ...] = ()
+    allow_self_approval: bool = False
 
 
 @cache
@@ -46,7 +51,20 @@ def settings() -> Settings:
         allowed_record_names=tuple(n.rstrip(".").lower() for n in _csv("ALLOWED_RECORD_NAMES")),
         state_machine_arn=os.environ.get("STATE_MACHINE_ARN") or None,
         max_request_age_seconds=_seconds("MAX_REQUEST_AGE_SECONDS", 900.0),
+        starter_principals=_csv("STARTER_PRINCIPALS"),
+        approver_principals=_csv("APPROVER_PRINCIPALS"),
+        operator_principals=_csv("OPERATOR_PRINCIPALS"),
+        allow_self_approval=_flag("ALLOW_SELF_APPROVAL"),
     )
+
+
+def _flag(name: str) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in ("", "false"):
+        return False
+    if raw == "true":
+        return True
+    raise ConfigurationError(f"environment variable {name} must be true or false, not {raw!r}")
 
 
 @dataclass(frozen=True)
