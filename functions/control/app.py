@@ -1,6 +1,6 @@
-"""CloudWatch alarm went to ALARM: wake the cutovers watching it for an immediate evaluation."""
+"""The controller's entry point: a person's signed request (function URL) or an alarm event."""
 
 from cutover.observability import instrument
-from cutover.steps.wake import wake_watchers
+from cutover.steps.control import control
 
-lambda_handler = instrument(wake_watchers)
+lambda_handler = instrument(control)

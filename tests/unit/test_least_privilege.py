@@ -51,6 +51,11 @@ WRITE_ACTIONS_ONLY_ON_STAR = {
     "logs:DeleteLogDelivery": "Step Functions log delivery, as above",
     "logs:PutResourcePolicy": "the log-delivery resource policy CloudWatch Logs keeps per account, '*' only",
 }
+# Writes on resources that are not the stack's but the account's, each with the one resource it may name.
+WRITES_ON_ACCOUNT_RESOURCES = {
+    # The plans' MGN source servers: created by MGN, not by this stack; this account and region only.
+    "mgn:FinalizeCutover": {"Fn::Sub": "arn:${AWS::Partition}:mgn:${AWS::Region}:${AWS::AccountId}:source-server/*"},
+}
 # AWSLambdaBasicExecutionRole, which SAM attaches to every function role and which cannot be left out,
 # allows these on "*". Each function role's WriteOwnLogGroupOnly Deny keeps them to its own log group.
 LOG_WRITES = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
@@ -93,6 +98,7 @@ STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STACK}-cut
 STATES_ACTIONS = {
     "states:StartExecution": STATE_MACHINE_ARN,
     "states:SendTaskSuccess": STATE_MACHINE_ARN,
+    "states:SendTaskFailure": STATE_MACHINE_ARN,
     "states:DescribeExecution": f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{STACK}-cutover:*",
 }
 ANY_STATE_MACHINE = {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:*"}
@@ -209,7 +215,9 @@ def _broken(cfn: dict[str, Any], action: str, edit: Callable[[Statement], Any], 
     copied = copy.deepcopy(cfn)
     resources = copied["Resources"]
     scope = {"Resources": {role: resources[role]}} if role else copied
-    statement = next(s for s in _statements_in(scope) if action in _as_list(s.get("Action", [])))
+    having = [s for s in _statements_in(scope) if action in _as_list(s.get("Action", []))]
+    # An Allow when there is one (the Deny policies name the same actions); else the Deny.
+    statement = next((s for s in having if s.get("Effect") != "Deny"), having[0])
     edit(statement)
     return copied
 
@@ -374,6 +382,9 @@ def _writes_on_foreign_resources(cfn: dict[str, Any]) -> list[tuple[str | None, 
                 or action in WRITE_ACTIONS_ONLY_ON_STAR
                 or grant.policy == "AWSLambdaBasicExecutionRole"
             ):
+                continue
+            if action in WRITES_ON_ACCOUNT_RESOURCES:
+                assert grant.resources == [WRITES_ON_ACCOUNT_RESOURCES[action]], (grant.role, action)
                 continue
             for resource in grant.resources:
                 if resource == own_state_machine_arn(cfn, "CutoverStateMachine"):
@@ -588,6 +599,50 @@ def test_key_policy_grants_kms_star_only_to_the_account(cfn: dict[str, Any]) -> 
     Then kms:* goes only to the account (which then delegates through IAM, as above), and the services
     that publish alarms and events to the topic may only encrypt and decrypt."""
     assert _key_policy_offenders(cfn) == []
+
+
+def _unguarded_service_grants(cfn: dict[str, Any]) -> list[str]:
+    """Resource-policy statements that let an AWS service act without naming on whose behalf: no
+    aws:SourceAccount (this account) and no aws:SourceArn (the confused-deputy guard)."""
+    offenders = []
+    for logical_id, resource in sorted(cfn["Resources"].items()):
+        props = resource.get("Properties", {})
+        document = (
+            props.get("KeyPolicy") or props.get("PolicyDocument")
+            if resource["Type"]
+            in (
+                "AWS::KMS::Key",
+                "AWS::SNS::TopicPolicy",
+                "AWS::SQS::QueuePolicy",
+            )
+            else None
+        )
+        for statement in _as_list((document or {}).get("Statement", [])):
+            principal = statement.get("Principal")
+            if not (isinstance(principal, dict) and "Service" in principal) or statement.get("Effect") != "Allow":
+                continue
+            conditions = {k for block in (statement.get("Condition") or {}).values() for k in block}
+            source_account = any(
+                block.get("aws:SourceAccount") == {"Ref": "AWS::AccountId"}
+                for block in (statement.get("Condition") or {}).values()
+            )
+            if not (source_account or "aws:SourceArn" in conditions):
+                offenders.append(f"{logical_id}: {statement.get('Sid')}")
+    return offenders
+
+
+def test_service_principals_act_only_for_this_account(cfn: dict[str, Any]) -> None:
+    """Given every resource policy granting an AWS service (the key, the topic, the dead-letter queue),
+    When its conditions are read,
+    Then each names this account (aws:SourceAccount) or the rules it serves (aws:SourceArn)."""
+    assert _unguarded_service_grants(cfn) == []
+
+
+def test_a_service_grant_without_its_guard_is_caught(cfn: dict[str, Any]) -> None:
+    """Given a copy of the key policy whose service statement lost its condition, then it is reported."""
+    broken = copy.deepcopy(cfn)
+    broken["Resources"]["NotificationKey"]["Properties"]["KeyPolicy"]["Statement"][1].pop("Condition")
+    assert _unguarded_service_grants(broken) == ["NotificationKey: CloudWatchAndEventBridgePublishToEncryptedTopic"]
 
 
 @pytest.mark.parametrize(

@@ -58,10 +58,13 @@ def test_waits_watches_and_ledger(store: Store) -> None:
     """Given a registered wait, watched alarms and ledger entries, then each reads back as written."""
     store.put_wait("e1", "tok", {"kind": "bake", "percent": 10, "check": 2, "interval_seconds": 60})
     wait = store.get_wait("e1")
-    assert wait is not None and wait["kind"] == "bake" and wait["token"] == "tok"
+    assert wait is not None and wait["kind"] == "bake" and "token" not in wait  # the token has its own item
     assert wait["wait"] == {"kind": "bake", "percent": 10, "check": 2, "interval_seconds": 60}
-    store.clear_wait("e1")
-    assert store.get_wait("e1") is None
+    assert store.get_token("e1") == "tok"
+    assert store.clear_wait("e1", token="another") is False  # a newer wait stays
+    assert store.get_token("e1") == "tok"
+    assert store.clear_wait("e1", token="tok") is True
+    assert store.get_wait("e1") is None and store.get_token("e1") is None
 
     store.watch_alarms(["a1", "a2"], "e1")
     store.watch_alarms(["a1"], "e2")
@@ -149,3 +152,17 @@ def test_evidence_past_the_item_limit_is_kept_whole_compressed(store: Store) -> 
         "Items"
     ]
     assert sorted("data_z" in item for item in raw) == [False, True]
+
+
+def test_a_start_ticket_names_one_plan(store: Store) -> None:
+    """Given a ticket for an execution, then the same request again is fine and another plan under the same
+    name is refused; the ticket says who asked."""
+    assert store.put_request("orders-chg-1", "digest-a", "arn:aws:iam::123456789012:user/dana") is True
+    assert store.put_request("orders-chg-1", "digest-a", "arn:aws:iam::123456789012:user/dana") is True
+    assert store.put_request("orders-chg-1", "digest-b", "arn:aws:iam::123456789012:user/eve") is False
+    ticket = store.get_request("orders-chg-1")
+    assert ticket is not None and (ticket["digest"], ticket["requested_by"]) == (
+        "digest-a",
+        "arn:aws:iam::123456789012:user/dana",
+    )
+    assert store.get_request("orders-chg-2") is None

@@ -57,7 +57,7 @@ WRITE_ACTIONS_ONLY_ON_STAR = {
 }
 READ_ONLY_VERBS = ("Describe", "Get", "List", "BatchGet", "Query", "Scan")
 # Functions invoked asynchronously (by EventBridge or SNS): each keeps what it could not process.
-ASYNC_FUNCTIONS = {"AlarmEventFunction", "StartCutoverFunction", "SlackNotifierFunction"}
+ASYNC_FUNCTIONS = {"ControlFunction", "StartCutoverFunction", "SlackNotifierFunction"}
 DEAD_LETTER_QUEUE_ARN = {"Fn::GetAtt": ["EventDeadLetterQueue", "Arn"]}
 TOPIC = {"Ref": "NotificationTopic"}
 STATE_MACHINE = {"Ref": "CutoverStateMachine"}
@@ -340,15 +340,16 @@ def test_a_busy_route53_is_retried_by_the_workflow_with_a_long_jittered_backoff(
 def test_state_machine_is_standard_logged_and_traced() -> None:
     """Given the state machine resource,
     When its properties are read,
-    Then it is STANDARD, loads the definition file, logs ALL with execution data to its own
-    log group (with retention) and has X-Ray tracing on."""
+    Then it is STANDARD, loads the definition file, logs ALL without execution data (states' inputs hold
+    task tokens, the control function's alone) to its own log group (with retention) and has X-Ray
+    tracing on."""
     _, machine = sam_template.state_machine_resource(TEMPLATE)
     props = machine["Properties"]
 
     assert props["Type"] == "STANDARD"
     assert (ROOT / props["DefinitionUri"]).resolve() == ASL_PATH.resolve()
     assert props["Logging"]["Level"] == "ALL"
-    assert props["Logging"]["IncludeExecutionData"] is True
+    assert props["Logging"]["IncludeExecutionData"] is False
     (destination,) = props["Logging"]["Destinations"]
     log_group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
     assert RESOURCES[log_group_id]["Type"] == "AWS::Logs::LogGroup"
@@ -371,8 +372,8 @@ def test_state_machine_may_invoke_exactly_its_seven_functions(cfn: dict[str, Any
 def test_a_cutover_requested_event_on_the_custom_bus_reaches_the_start_function(cfn: dict[str, Any]) -> None:
     """Given the translated EventBridge rules,
     When the one targeting the start-cutover function is read,
-    Then it listens on the custom bus for "Cutover Requested", passes the whole event,
-    and has a retry policy and a dead-letter queue."""
+    Then it listens on the custom bus for "Cutover Requested" from the control function's source, passes
+    the whole event, and has a retry policy and a dead-letter queue."""
     (rule,) = [
         r["Properties"]
         for r in cfn["Resources"].values()
@@ -382,7 +383,7 @@ def test_a_cutover_requested_event_on_the_custom_bus_reaches_the_start_function(
 
     assert rule["EventBusName"] == {"Ref": "CutoverEventBus"}
     assert RESOURCES["CutoverEventBus"]["Type"] == "AWS::Events::EventBus"
-    assert rule["EventPattern"] == {"detail-type": ["Cutover Requested"]}
+    assert rule["EventPattern"] == {"source": ["cutover.control"], "detail-type": ["Cutover Requested"]}
     (target,) = rule["Targets"]
     assert not {"Input", "InputPath", "InputTransformer"} & set(target), "the function must get the whole event"
     assert target["DeadLetterConfig"] == {"Arn": DEAD_LETTER_QUEUE_ARN}
@@ -440,15 +441,15 @@ def test_start_function_knows_the_state_machine_and_the_request_age_limit() -> N
     assert props["FunctionName"] == {"Fn::Sub": "${AWS::StackName}-start-cutover"}
 
 
-def test_alarm_state_changes_on_the_default_bus_reach_the_alarm_event_function(cfn: dict[str, Any]) -> None:
+def test_alarm_state_changes_on_the_default_bus_reach_the_control_function(cfn: dict[str, Any]) -> None:
     """Given the translated EventBridge rules,
-    When the one targeting the alarm-event function is read,
+    When the one targeting the control function is read,
     Then it listens on the default bus for CloudWatch alarms entering ALARM, with retries and a dead-letter queue."""
     (rule,) = [
         r["Properties"]
         for r in cfn["Resources"].values()
         if r["Type"] == "AWS::Events::Rule"
-        and any(t["Arn"] == {"Fn::GetAtt": ["AlarmEventFunction", "Arn"]} for t in r["Properties"]["Targets"])
+        and any(t["Arn"] == {"Fn::GetAtt": ["ControlFunction", "Arn"]} for t in r["Properties"]["Targets"])
     ]
 
     assert rule.get("EventBusName", "default") == "default"
@@ -761,23 +762,81 @@ def test_evaluate_gates_reads_signals_without_write_access(cfn: dict[str, Any]) 
     }
 
 
-def test_alarm_event_function_reads_the_table_and_wakes_the_workflow_only(cfn: dict[str, Any]) -> None:
-    """Given the alarm-event role,
-    When its statements are read,
-    Then it may only read the table, complete a task of this state machine, and dead-letter its failures."""
-    statements = list(_role_statements(cfn, "AlarmEventFunctionRole"))
-    actions = {a for s in statements for a in _actions(s)}
-    send = [s for s in statements if "states:SendTaskSuccess" in _actions(s)]
+def test_the_control_function_is_the_one_entry_point(cfn: dict[str, Any]) -> None:
+    """Given the control function and its role,
+    When they are read,
+    Then its URL takes only IAM-signed requests, it knows the state machine and the four principal
+    parameters, it may complete and fail this state machine's tasks, read its executions, put only start
+    requests from its own source on the bus, and finalize MGN source servers of this account."""
+    props = FUNCTIONS["ControlFunction"]
+    variables = props["Environment"]["Variables"]
+    statements = list(_role_statements(cfn, "ControlFunctionRole"))
+    by_action = {a: s for s in statements for a in _actions(s)}
 
-    assert {a for a in actions if a.startswith("dynamodb:")} <= {
-        "dynamodb:GetItem",
-        "dynamodb:Query",
-        "dynamodb:Scan",
-        "dynamodb:BatchGetItem",
-        "dynamodb:DescribeTable",
+    assert props["FunctionUrlConfig"] == {"AuthType": "AWS_IAM"}
+    assert cfn["Resources"]["ControlFunctionUrl"]["Properties"]["AuthType"] == "AWS_IAM"
+    assert variables["STATE_MACHINE_ARN"] == STATE_MACHINE
+    assert {k: variables[k] for k in ("STARTER_PRINCIPALS", "APPROVER_PRINCIPALS", "OPERATOR_PRINCIPALS")} == {
+        "STARTER_PRINCIPALS": {"Ref": "StarterPrincipals"},
+        "APPROVER_PRINCIPALS": {"Ref": "ApproverPrincipals"},
+        "OPERATOR_PRINCIPALS": {"Ref": "OperatorPrincipals"},
     }
-    assert {a.split(":")[0] for a in actions} == {"dynamodb", "states", "sqs"}
-    assert [s["Resource"] for s in send] == [{"Ref": "CutoverStateMachine"}]
+    assert variables["ALLOW_SELF_APPROVAL"] == {"Ref": "AllowSelfApproval"}
+    assert TEMPLATE["Parameters"]["AllowSelfApproval"]["Default"] == "false"
+    assert by_action["states:SendTaskSuccess"]["Resource"] == STATE_MACHINE
+    assert by_action["states:SendTaskFailure"]["Resource"] == STATE_MACHINE
+    assert by_action["events:PutEvents"]["Resource"] == {"Fn::GetAtt": ["CutoverEventBus", "Arn"]}
+    assert by_action["events:PutEvents"]["Condition"] == {
+        "StringEquals": {"events:source": "cutover.control", "events:detail-type": "Cutover Requested"}
+    }
+    assert by_action["mgn:FinalizeCutover"]["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:mgn:${AWS::Region}:${AWS::AccountId}:source-server/*"
+    }
+
+
+def test_only_the_control_function_requests_cutovers_on_the_bus() -> None:
+    """Given the bus's resource policy,
+    When it is read,
+    Then anyone but the control function's role is denied putting a "Cutover Requested" event (whatever
+    their own IAM policy allows), and nothing else is denied."""
+    policy = RESOURCES["CutoverEventBusPolicy"]["Properties"]
+    assert policy["EventBusName"] == {"Ref": "CutoverEventBus"}
+    assert policy["Statement"] == {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "events:PutEvents",
+        "Resource": {"Fn::GetAtt": ["CutoverEventBus", "Arn"]},
+        "Condition": {
+            "StringEquals": {"events:detail-type": "Cutover Requested"},
+            "ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["ControlFunctionRole", "Arn"]}},
+        },
+    }
+
+
+def test_every_other_function_is_kept_out_of_answers_tickets_and_tokens(cfn: dict[str, Any]) -> None:
+    """Given every function role but the control function's (and the Slack notifier's, which has no table),
+    When their policies are read,
+    Then each carries the Deny of writes to CONTROL# and REQUEST# items, of reads of TOKEN# items, and of
+    scans (dynamodb:LeadingKeys), so answers, start tickets and task tokens are the entry point's alone."""
+    deny = RESOURCES["KeepOutOfControlItemsPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    by_sid = {s["Sid"]: s for s in deny}
+    assert all(s["Effect"] == "Deny" for s in deny)
+    assert by_sid["NoAnswersControlsOrTicketsButFromTheEntryPoint"]["Condition"] == {
+        "ForAnyValue:StringLike": {"dynamodb:LeadingKeys": ["CONTROL#*", "REQUEST#*"]}
+    }
+    assert set(by_sid["NoAnswersControlsOrTicketsButFromTheEntryPoint"]["Action"]) == {
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+    }
+    assert by_sid["NoTaskTokens"]["Condition"] == {"ForAnyValue:StringLike": {"dynamodb:LeadingKeys": ["TOKEN#*"]}}
+    assert set(by_sid["NoTaskTokens"]["Action"]) == {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
+    assert by_sid["NoScans"]["Action"] == "dynamodb:Scan"
+    with_table = {fid for fid, props in FUNCTIONS.items() if fid not in ("ControlFunction", "SlackNotifierFunction")}
+    for fid in sorted(with_table):
+        assert {"Ref": "KeepOutOfControlItemsPolicy"} in FUNCTIONS[fid]["Policies"], fid
+    assert {"Ref": "KeepOutOfControlItemsPolicy"} not in FUNCTIONS["ControlFunction"]["Policies"]
 
 
 @pytest.mark.parametrize(
@@ -817,14 +876,14 @@ def test_start_function_may_start_and_read_only_this_state_machines_executions(c
     )
 
 
-def test_only_the_start_function_starts_executions_and_only_the_alarm_function_completes_tasks(
+def test_only_the_start_function_starts_executions_and_only_the_control_function_completes_tasks(
     cfn: dict[str, Any],
 ) -> None:
     """Given every role of the translated template,
     When the Step Functions actions that change an execution are collected,
-    Then StartExecution belongs to the start-cutover role and SendTaskSuccess to the alarm-event role,
-    both on this state machine only; no role may fail a task or stop an execution (the operator does,
-    with their own credentials)."""
+    Then StartExecution belongs to the start-cutover role (and the machine's own, to continue itself), and
+    SendTaskSuccess and SendTaskFailure to the control function's role alone, on this state machine only; no
+    role may stop an execution."""
     changes: dict[str, set[str]] = {}
     for role_id in _roles(cfn):
         for statement in _role_statements(cfn, role_id):
@@ -838,7 +897,8 @@ def test_only_the_start_function_starts_executions_and_only_the_alarm_function_c
     assert changes == {
         # The machine continues a long cutover in a new execution of itself (docs/reliability.md).
         "states:StartExecution": {"StartCutoverFunctionRole", "CutoverStateMachineRole"},
-        "states:SendTaskSuccess": {"AlarmEventFunctionRole"},
+        "states:SendTaskSuccess": {"ControlFunctionRole"},
+        "states:SendTaskFailure": {"ControlFunctionRole"},
     }
 
 

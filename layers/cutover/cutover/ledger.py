@@ -8,7 +8,8 @@ pk                                     sk                      what
 =====================================  ======================  =====================================
 ``LOCK#<zone>|<name>|<type>``          ``LOCK``                 which cutover holds the record
 ``CUTOVER#<execution id>``             ``STATE``                summary: plan name, status, outcome
-``CUTOVER#<execution id>``             ``WAIT``                 the pending task token and what it waits for
+``CUTOVER#<execution id>``             ``WAIT``                 what the pending wait waits for
+``TOKEN#<execution id>``               ``TOKEN``                its task token: only the control function reads it
 ``CUTOVER#<execution id>``             ``LEDGER#<time>#<n>``    one decision with its evidence
 ``CONTROL#<execution id>``             ``CONTROL``              operator requests: abort, promote, pause
 ``CONTROL#<execution id>``             ``ANSWER#<k>``           a person's answer to one approval or fence
@@ -17,7 +18,13 @@ pk                                     sk                      what
 ``CUTOVER#<execution id>``             ``PLAN``                 the plan and the snapshot, compressed
 ``WATCH#<alarm name>``                 ``<execution id>``       a running cutover watching that alarm
 ``WAVE#<wave name>``                   ``<execution id>``       a cutover started by a wave
+``REQUEST#<execution id>``             ``REQUEST``              the start request's ticket: who asked, for which plan
 =====================================  ======================  =====================================
+
+The ``CONTROL#``, ``REQUEST#`` and ``TOKEN#`` partitions belong to the control function: IAM denies the
+other functions' roles writing the first two and reading the third (``dynamodb:LeadingKeys``,
+template.yaml), so a person's answer, a start request and a task token come from the one entry point
+that verified who the person is.
 """
 
 from __future__ import annotations
@@ -230,28 +237,36 @@ class Store:
     # ------------------------------------------------------------ task tokens
 
     def put_wait(self, execution_id: str, token: str, wait: dict[str, Any]) -> None:
-        """Keep the pending wait's token and what it waits for (``WaitSpec.to_data()``)."""
+        """Keep the pending wait's token (its own item, which only the control function may read) and what
+        it waits for (``WaitSpec.to_data()``, which ``cutover status`` shows)."""
+        expires = int(time.time()) + LOCK_TTL_SECONDS
+        self.table.put_item(Item={"pk": f"TOKEN#{execution_id}", "sk": "TOKEN", "token": token, "expires_at": expires})
         self.table.put_item(
             Item=_to_dynamo(
                 {
                     "pk": f"CUTOVER#{execution_id}",
                     "sk": "WAIT",
-                    "token": token,
                     "kind": wait["kind"],
                     "wait": wait,
                     "registered_at": now_iso(),
-                    "expires_at": int(time.time()) + LOCK_TTL_SECONDS,
+                    "expires_at": expires,
                 }
             )
         )
 
     def get_wait(self, execution_id: str) -> dict[str, Any] | None:
+        """What the pending wait waits for (never its token)."""
         item = self.table.get_item(Key={"pk": f"CUTOVER#{execution_id}", "sk": "WAIT"}, ConsistentRead=True).get("Item")
         return _from_dynamo(item) if item else None
 
+    def get_token(self, execution_id: str) -> str | None:
+        """The pending wait's task token (the control function's role alone may read it)."""
+        item = self.table.get_item(Key={"pk": f"TOKEN#{execution_id}", "sk": "TOKEN"}, ConsistentRead=True).get("Item")
+        return str(item["token"]) if item else None
+
     def clear_wait(self, execution_id: str, token: str | None = None) -> bool:
         """Forget the pending wait; with ``token``, only if it is still that wait (a newer one stays)."""
-        kwargs: dict[str, Any] = {"Key": {"pk": f"CUTOVER#{execution_id}", "sk": "WAIT"}}
+        kwargs: dict[str, Any] = {"Key": {"pk": f"TOKEN#{execution_id}", "sk": "TOKEN"}}
         if token is not None:
             kwargs.update(ConditionExpression="#token = :token", ExpressionAttributeNames={"#token": "token"})
             kwargs["ExpressionAttributeValues"] = {":token": token}
@@ -261,9 +276,40 @@ class Store:
             if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
             return False
+        self.table.delete_item(Key={"pk": f"CUTOVER#{execution_id}", "sk": "WAIT"})
         return True
 
-    # -------------------------------------------------------- operator control
+    # ------------------------------------------------------------------ start requests
+
+    def put_request(self, execution_id: str, digest: str, requested_by: str) -> bool:
+        """The ticket of a start request, written by the entry point before it sends the request: Prepare
+        runs only the plan a ticket names. The same request sent again (same digest) is fine; the same
+        execution name for another plan returns False."""
+        item = {
+            "pk": f"REQUEST#{execution_id}",
+            "sk": "REQUEST",
+            "digest": digest,
+            "requested_by": requested_by,
+            "at": now_iso(),
+            "expires_at": int(time.time()) + LEDGER_TTL_SECONDS,
+        }
+        try:
+            self.table.put_item(
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk) OR digest = :digest",
+                ExpressionAttributeValues={":digest": digest},
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def get_request(self, execution_id: str) -> dict[str, Any] | None:
+        item = self.table.get_item(Key={"pk": f"REQUEST#{execution_id}", "sk": "REQUEST"}, ConsistentRead=True).get(
+            "Item"
+        )
+        return _from_dynamo(item) if item else None
 
     def get_control(self, execution_id: str) -> dict[str, Any]:
         """Operator requests waiting for the workflow: ``abort``, ``promote``, ``paused``."""

@@ -253,7 +253,8 @@ class _Evaluation:
             notify.tell("PreflightPassed", doc.name, doc.execution_id, doc.last_written, evidence=self.evidence)
         elif why in (Why.STEP_PASSED, Why.PROMOTED):
             if why is Why.PROMOTED and self.promote is not None:
-                store().set_control(doc.execution_id, promote=None)
+                # The promote stays in the CONTROL item (the control function's alone to write): it names this
+                # step's percent, and steps never come back, so it can never end another bake.
                 store().record(doc.execution_id, "promoted", {"by": self.promote.get("by"), "percent": self.percent})
                 count("OperatorActions")
             doc.history = [*doc.history, StepResult(percent=self.percent, status="passed")]

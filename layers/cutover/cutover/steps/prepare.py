@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cutover import aws, document, history, notify, policy, route53, stored, weights
+from cutover.authz import request_digest
 from cutover.errors import CutoverError, PlanInvalid, RecordsInvalid, RecordsLocked, Route53Unavailable
 from cutover.ledger import store
 from cutover.observability import logger
@@ -116,8 +117,20 @@ def prepare(event: dict[str, Any]) -> dict[str, Any]:
         return _continue(request["continuation"], execution_arn)
     raw_name = request.get("detail", request.get("plan", {})) if isinstance(request, dict) else {}
     name = str(raw_name.get("name", "?")) if isinstance(raw_name, dict) else "?"
+    ticket = store().get_request(execution_id)
     try:
-        data, overrides = _extract_plan(request)
+        data, overrides = _extract_plan(request) if ticket is not None else (None, {})
+    except PlanInvalid as err:
+        logger.warning("request rejected", extra={"problems": err.problems})
+        return _rejected(execution_arn, name, "request is invalid: " + "; ".join(err.problems), err.problems)
+    if ticket is None or ticket.get("digest") != request_digest(data):
+        # Started around the entry point (a direct StartExecution, or an event not sent by it): refused, so
+        # only a plan the control function accepted from a verified, allowed starter ever runs.
+        why = "has no start ticket" if ticket is None else "runs another plan than its start ticket names"
+        reason = f"execution {execution_id} {why}: start cutovers with `cutover start` (the controller's entry point)"
+        logger.warning("start refused: no matching ticket", extra={"execution": execution_id})
+        return _rejected(execution_arn, name, reason, [reason])
+    try:
         plan = validate_plan(data)
     except PlanInvalid as err:
         logger.warning("plan rejected", extra={"problems": err.problems})
@@ -138,7 +151,7 @@ def prepare(event: dict[str, Any]) -> dict[str, Any]:
         return _rejected(execution_arn, plan.name, str(err), [str(err)])
 
     try:
-        return _prepare_locked(plan, overrides, execution_arn, execution_id, keys)
+        return _prepare_locked(plan, overrides, execution_arn, execution_id, keys, str(ticket.get("requested_by")))
     except Exception as err:
         # Whatever went wrong after the lock, nothing was written to Route 53: free the records.
         store().release_locks(keys, execution_id)
@@ -151,7 +164,7 @@ def prepare(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _prepare_locked(
-    plan: Plan, overrides: dict[str, Any], execution_arn: str, execution_id: str, keys: list[str]
+    plan: Plan, overrides: dict[str, Any], execution_arn: str, execution_id: str, keys: list[str], requested_by: str
 ) -> dict[str, Any]:
     snapshot = route53.read_pairs(aws.client("route53"), plan)
     start_weights = weights.weights_of_snapshot(snapshot)
@@ -185,12 +198,25 @@ def _prepare_locked(
     )
     store().watch_alarms(plan.gates.alarms, execution_id)
     store().put_state(
-        execution_id, {"name": plan.name, "status": "RUNNING", "records": keys, "execution_arn": execution_arn}
+        execution_id,
+        {
+            "name": plan.name,
+            "status": "RUNNING",
+            "records": keys,
+            "execution_arn": execution_arn,
+            "requested_by": requested_by,
+        },
     )
     store().record(
         execution_id,
         "prepared",
-        {"plan": plan.to_data(), "snapshot": snapshot, "timing": timing.model_dump(), "shares": shares},
+        {
+            "plan": plan.to_data(),
+            "snapshot": snapshot,
+            "timing": timing.model_dump(),
+            "shares": shares,
+            "requested_by": requested_by,
+        },
     )
     if first.skipped:
         store().record(execution_id, "steps_skipped", {"steps": list(first.skipped), "shares": shares})

@@ -34,12 +34,12 @@ def wake_watchers(event: dict[str, Any]) -> dict[str, Any]:
     sfn = aws.client("stepfunctions")
     woken = []
     for execution_id in store().watchers(alarm):
-        wait = store().get_wait(execution_id)
-        if not wait:
+        token = store().get_token(execution_id)
+        if not token:
             continue
         try:
             sfn.send_task_success(
-                taskToken=wait["token"],
+                taskToken=token,
                 output=json.dumps({"woken_by": f"alarm {alarm} is ALARM", "event_time": event.get("time")}),
             )
             woken.append(execution_id)
