@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from cutover_cli import sam_template
@@ -37,6 +38,7 @@ from cutover_cli.engine.emulator import (
     Emulator,
     default_session,
     function_arn,
+    local_identity,
     template,
 )
 
@@ -336,17 +338,104 @@ class LocalEngine:
 
     # ---------------------------------------------------------------- runs
 
-    def start(self, request: dict[str, Any], name: str | None = None, fast: bool = True) -> str:
-        payload = dict(request)
-        if fast:
-            payload["timing"] = {**FAST_TIMING, **(payload.get("timing") or {})}
-        return str(
-            self.client("stepfunctions").start_execution(
-                stateMachineArn=self.state_machine_arn,
-                name=name or f"local-{uuid.uuid4().hex[:12]}",
-                input=json.dumps(payload),
-            )["executionArn"]
-        )
+    def start(
+        self, request: dict[str, Any], name: str | None = None, fast: bool = True, identity: str = "requester"
+    ) -> str:
+        """Start a cutover as a person does: a request to the control function (here with a simulated
+        identity), which tickets it and sends it on the bus, whose rule hands it to the start function.
+        ``name`` is the request id (the execution is named ``<plan name>-<name>``). Returns its ARN."""
+        from cutover_cli.operator import OperatorError
+
+        timing = {**FAST_TIMING, **(request.get("timing") or {})} if fast else request.get("timing")
+        plan = request.get("plan")
+        own = plan.get("request_id") if isinstance(plan, dict) else None
+        body: dict[str, Any] = {"action": "start", "plan": plan}
+        if own is None:
+            body["request_id"] = name or f"local-{uuid.uuid4().hex[:12]}"
+        for _attempt in range(4):  # a person sends a 503 again (every action is safe to repeat)
+            status, answer = self.control(body, identity, timing=timing)
+            if status != 503:
+                break
+        if status != 200:
+            raise OperatorError(f"the controller refused ({status}): {answer.get('error')}")
+        return self.execution_arn(str(answer["execution_id"]))
+
+    def configure(self, **variables: str) -> None:
+        """Configure the local stack as a deployment's parameters would (the functions' environment, e.g.
+        ``STARTER_PRINCIPALS``); undone when the engine stops."""
+        from cutover import settings
+
+        for name, value in variables.items():
+            self.emulator.set_env(name, value)
+        settings.settings.cache_clear()
+
+    def execution_arn(self, execution_id: str) -> str:
+        return self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{execution_id}"
+
+    def function_url_event(self, body: dict[str, Any], identity: str) -> dict[str, Any]:
+        """What a Lambda function URL with AWS_IAM auth hands the function (payload format 2.0), for a caller
+        whose signature AWS verified; here ``identity`` is simulated."""
+        caller = local_identity(identity)
+        now = datetime.now(UTC)
+        return {
+            "version": "2.0",
+            "routeKey": "$default",
+            "rawPath": "/",
+            "rawQueryString": "",
+            "headers": {"content-type": "application/json", "host": "control.lambda-url.local"},
+            "requestContext": {
+                "accountId": ACCOUNT,
+                "apiId": "local",
+                "authorizer": {"iam": {"accountId": ACCOUNT, "userArn": caller, "userId": caller.rsplit("/", 1)[-1]}},
+                "domainName": "control.lambda-url.local",
+                "http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
+                "requestId": str(uuid.uuid4()),
+                "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "timeEpoch": int(now.timestamp() * 1000),
+            },
+            "body": json.dumps(body),
+            "isBase64Encoded": False,
+        }
+
+    def control(
+        self, body: dict[str, Any], identity: str, timing: dict[str, Any] | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """One request to the control function as ``identity``: (HTTP status, JSON body). A start request it
+        sends on the bus reaches the start function as the bus's rule would deliver it (with ``timing``)."""
+        since = len(self.dispatcher.calls)
+        response = self.invoke("ControlFunction", self.function_url_event(body, identity))
+        status = int(response.get("statusCode", 500))
+        answer = json.loads(response.get("body") or "{}")
+        for event in self._requests_sent(since):
+            self.invoke("StartCutoverFunction", {**event, **({"timing": timing} if timing else {})})
+        return status, answer
+
+    def _requests_sent(self, since: int) -> list[dict[str, Any]]:
+        """The "Cutover Requested" events put on the controller's bus since call ``since``, as the start
+        rule matches them (source and detail-type) and EventBridge delivers them."""
+        from cutover.steps.control import REQUEST_SOURCE
+        from cutover.words import REQUEST_DETAIL_TYPE
+
+        events = []
+        for service, operation, params in self.dispatcher.calls[since:]:
+            if (service, operation) != ("events", "PutEvents"):
+                continue
+            for entry in params.get("Entries") or []:
+                if entry.get("Source") == REQUEST_SOURCE and entry.get("DetailType") == REQUEST_DETAIL_TYPE:
+                    events.append(
+                        {
+                            "version": "0",
+                            "id": str(uuid.uuid4()),
+                            "detail-type": REQUEST_DETAIL_TYPE,
+                            "source": REQUEST_SOURCE,
+                            "account": ACCOUNT,
+                            "time": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                            "region": REGION,
+                            "resources": [],
+                            "detail": json.loads(entry["Detail"]),
+                        }
+                    )
+        return events
 
     def wait(self, execution_arn: str, timeout: float = 120.0) -> RunResult:
         """The cutover's end, as soon as moto reports it (no polling in-process), following it into every
@@ -387,21 +476,21 @@ class LocalEngine:
             executions=executions,
         )
 
-    def run(self, request: dict[str, Any], name: str | None = None, timeout: float = 120.0) -> RunResult:
-        return self.wait(self.start(request, name=name), timeout=timeout)
+    def run(
+        self, request: dict[str, Any], name: str | None = None, timeout: float = 120.0, identity: str = "requester"
+    ) -> RunResult:
+        return self.wait(self.start(request, name=name, identity=identity), timeout=timeout)
 
     def operator(self, identity: str | None = None) -> Operator:
-        """The operator commands against this engine; start requests reach the real start
-        function as EventBridge would deliver them (with the engine's short waits)."""
+        """The operator commands against this engine, as ``identity`` (a simulated caller of the control
+        function: an ARN, or the session name of a local role); start requests run with the engine's short
+        waits."""
+        from cutover_cli.control_client import EngineControl
         from cutover_cli.operator import Operator, Stack
 
         stack = Stack(self.state_machine_arn, BUS_NAME, TABLE_NAME, self.topic_arn)
-        table = self.table()
-
-        def deliver(event: dict[str, Any]) -> Any:
-            return self.invoke("StartCutoverFunction", {**event, "timing": FAST_TIMING})
-
-        return Operator(stack, self.client, table, deliver=deliver, identity=identity)
+        control = EngineControl(self, local_identity(identity or "operator"), timing=FAST_TIMING)
+        return Operator(stack, self.client, self.table(), control)
 
     def table(self) -> Any:
         """The controller's table as a boto3 resource, made once per process (as the library's)."""
@@ -442,7 +531,7 @@ class LocalEngine:
 
     def deliver_alarm_event(self, name: str, state: str = "ALARM") -> Any:
         """Deliver the alarm event to the controller, as the EventBridge rule would."""
-        return self.invoke("AlarmEventFunction", self.alarm_event(name, state))
+        return self.invoke("ControlFunction", self.alarm_event(name, state))
 
     def set_dms_latency(
         self, instance: str, task: str, source: float | None, target: float | None, task_arn: str | None = None

@@ -135,6 +135,17 @@ def _add_operator_commands(sub: Any) -> None:
         p.add_argument("--stack", help="CloudFormation stack name (default: stack_name in samconfig.toml)")
         p.add_argument("--region", help="AWS region (default: your AWS configuration)")
         p.add_argument("--local", action="store_true", help="use the local emulator started by `cutover local`")
+        p.add_argument(
+            "--as",
+            dest="as_identity",
+            metavar="NAME",
+            help="with --local: who you are (simulated; default 'operator'): the local controller, like a stack, "
+            "lets the requester of a cutover not approve it",
+        )
+        if command == "promote":
+            p.add_argument(
+                "--step", type=int, metavar="PERCENT", help="refused unless the step baking now is this percent"
+            )
 
 
 def _parser() -> argparse.ArgumentParser:

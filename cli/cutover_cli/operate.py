@@ -11,6 +11,7 @@ import uuid
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -18,13 +19,12 @@ from rich.console import Console
 from rich.table import Table
 
 from cutover.errors import PlanInvalid
-from cutover.plan import load_plan_file, normalize_name
-from cutover.steps.start import execution_name
+from cutover.plan import load_plan_file
 from cutover.words import Phase
+from cutover_cli.control_client import HttpLocalControl, SignedControl
 from cutover_cli.local_engine import (
     ACCOUNT,
     BUS_NAME,
-    INTERACTIVE_TIMING,
     REGION,
     STATE_MACHINE_NAME,
     TABLE_NAME,
@@ -35,8 +35,11 @@ from cutover_cli.operator import Operator, OperatorError, Stack, stack_from_clou
 EXIT_OK, EXIT_REFUSED, EXIT_INVALID = 0, 1, 2
 
 
-def _local_operator() -> Operator:
+def _local_operator(identity: str | None = None) -> Operator:
+    """`cutover local`'s controller: its emulator for the views, its control endpoint for the actions (the
+    port after the emulator's), as ``identity`` (simulated: a session name of the local role, or an ARN)."""
     endpoint = os.environ.get("CUTOVER_LOCAL_ENDPOINT", "http://127.0.0.1:4566")
+    control_url = os.environ.get("CUTOVER_LOCAL_CONTROL") or _next_port(endpoint)
     session = boto3.Session(region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
 
     @cache
@@ -44,27 +47,16 @@ def _local_operator() -> Operator:
         return session.client(service, endpoint_url=endpoint)  # type: ignore[call-overload]
 
     state_machine = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}"
-    stack = Stack(state_machine, BUS_NAME, TABLE_NAME, f"arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC_NAME}")
-
-    def deliver(event: dict[str, Any]) -> None:
-        # No EventBridge delivery on the emulator: start the execution as the start function would,
-        # with the plan's hosted zones mapped to the emulator's (by record name).
-        zones = client("route53").list_hosted_zones()["HostedZones"]
-        detail = json.loads(json.dumps(event["detail"]))
-        for rec in detail["records"]:
-            name = normalize_name(rec["name"])
-            for zone in zones:
-                domain = normalize_name(zone["Name"])
-                if name == domain or name.endswith("." + domain):
-                    rec["hosted_zone_id"] = zone["Id"].rsplit("/", 1)[-1]
-        client("stepfunctions").start_execution(
-            stateMachineArn=state_machine,
-            name=execution_name(event["detail"], event["id"]),
-            input=json.dumps({**event, "detail": detail, "timing": INTERACTIVE_TIMING}),
-        )
-
+    stack = Stack(state_machine, BUS_NAME, TABLE_NAME, f"arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC_NAME}", control_url)
+    who = identity or os.environ.get("CUTOVER_LOCAL_IDENTITY") or "operator"
     table = session.resource("dynamodb", endpoint_url=endpoint).Table(TABLE_NAME)
-    return Operator(stack, client, table, deliver=deliver)
+    return Operator(stack, client, table, HttpLocalControl(control_url, who))
+
+
+def _next_port(endpoint: str) -> str:
+    """`cutover local` serves its control endpoint on the port after its emulator's."""
+    parsed = urlparse(endpoint)
+    return f"{parsed.scheme}://{parsed.hostname}:{(parsed.port or 80) + 1}/"
 
 
 def _aws_operator(args: argparse.Namespace) -> Operator:
@@ -78,7 +70,8 @@ def _aws_operator(args: argparse.Namespace) -> Operator:
         return session.client(service)  # type: ignore[call-overload]
 
     stack = stack_from_cloudformation(client("cloudformation"), name)
-    return Operator(stack, client, session.resource("dynamodb").Table(stack.table_name))
+    control = SignedControl(stack.control_url, session, session.region_name or "")
+    return Operator(stack, client, session.resource("dynamodb").Table(stack.table_name), control)
 
 
 def run_operator_command(args: argparse.Namespace, operator: Operator | None = None) -> int:
@@ -86,7 +79,7 @@ def run_operator_command(args: argparse.Namespace, operator: Operator | None = N
     try:
         if args.command == "start":
             plan = load_plan_file(args.plan)  # invalid: exit 2, nothing sent
-        op = operator or (_local_operator() if args.local else _aws_operator(args))
+        op = operator or (_local_operator(getattr(args, "as_identity", None)) if args.local else _aws_operator(args))
         return _dispatch(args, op, console, plan if args.command == "start" else None)
     except PlanInvalid as err:
         for problem in err.problems:
@@ -132,7 +125,9 @@ def _act(args: argparse.Namespace, op: Operator) -> str:
         return op.abort(args.execution_id, args.reason)
     if command == "unlock":
         return op.unlock(args.record, args.reason)
-    return str(getattr(op, command)(args.execution_id))  # promote, pause, resume
+    if command == "promote":
+        return op.promote(args.execution_id, getattr(args, "step", None))
+    return str(getattr(op, command)(args.execution_id))  # pause, resume
 
 
 def _typed_confirmation(args: argparse.Namespace, console: Console) -> str:

@@ -1,61 +1,32 @@
 """Operating a cutover: start, status, approve, abort, promote, pause, resume, report.
 
-Every action goes through the workflow's own mechanisms, never StopExecution
-(a stopped execution runs no Catch, so no rollback):
-
-- approve / abort complete or fail the pending task token (SendTaskSuccess /
-  SendTaskFailure ``CutoverAborted``); an abort with no wait pending is left
-  in the cutover's CONTROL item and honoured by the next evaluation;
-- promote / pause / resume set the CONTROL item, which every evaluation reads,
-  and wake the pending check wait so it takes effect now.
-
-Who asked is the caller's AWS identity (STS GetCallerIdentity), recorded in
-the ledger next to the action.
+Every action is a request to the controller's one entry point, the control function
+(``cutover/steps/control.py``): on AWS a SigV4-signed request to its function URL, whose
+``AWS_IAM`` auth gives the function the caller's verified identity; locally the same
+function with a simulated identity. The function decides who may (the stack's
+``*Principals`` parameters), records the action in the ledger with that identity, and
+goes through the workflow's own mechanisms, never StopExecution (a stopped execution
+runs no Catch, so no rollback). The views (status, ledger, report) only read.
 """
 
 from __future__ import annotations
 
-import json
 import time
 import tomllib
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
 from cutover import weights as weights_mod
-from cutover.errors import AnswerRefused
 from cutover.ledger import Store
-from cutover.plan import normalize_name, validate_plan
-from cutover.steps.start import execution_name
-from cutover.words import REQUEST_DETAIL_TYPE, Answer, Phase
+from cutover.plan import validate_plan
+from cutover.words import Phase
 
-OPERATOR_SOURCE = "cutover.operator"
-STACK_OUTPUTS = ("StateMachineArn", "EventBusName", "TableName", "TopicArn")
-
-
-_WHAT = {
-    Phase.APPROVAL: "an approval",
-    Phase.FENCE: "a write-fence confirmation",
-    Phase.BAKE: "a bake",
-    Phase.PREFLIGHT: "preflight",
-    Phase.DRAIN: "the drain before the final flip",
-}
-
-
-def _instead(pending: str | None) -> str:
-    """What the cutover does wait for, and the command for it."""
-    if pending == Phase.APPROVAL:
-        return ": it is waiting for an approval (use `cutover approve`)"
-    if pending == Phase.FENCE:
-        return ": it is waiting for the write-fence confirmation (use `cutover confirm-fence`)"
-    if pending in _WHAT:
-        return f": it is in {_WHAT[Phase(pending)]}"
-    return ""
+STACK_OUTPUTS = ("StateMachineArn", "EventBusName", "TableName", "TopicArn", "ControlUrl")
 
 
 class OperatorError(Exception):
@@ -68,6 +39,7 @@ class Stack:
     event_bus_name: str
     table_name: str
     topic_arn: str
+    control_url: str = ""
 
     def execution_arn(self, execution_id: str) -> str:
         if execution_id.startswith("arn:"):
@@ -100,63 +72,42 @@ def stack_from_cloudformation(cloudformation: Any, stack_name: str) -> Stack:
         raise OperatorError(
             f"stack {stack_name!r} has no output(s) {', '.join(missing)}: is it the cutover controller?"
         )
-    return Stack(outputs["StateMachineArn"], outputs["EventBusName"], outputs["TableName"], outputs["TopicArn"])
+    return Stack(
+        outputs["StateMachineArn"],
+        outputs["EventBusName"],
+        outputs["TableName"],
+        outputs["TopicArn"],
+        outputs["ControlUrl"],
+    )
+
+
+class Control(Protocol):
+    """The controller's entry point (the control function): ``call(body)`` sends one action and returns the
+    answer's JSON body, or raises :class:`OperatorError` with the controller's reason."""
+
+    def call(self, body: dict[str, Any]) -> dict[str, Any]: ...
 
 
 class Operator:
-    """``client(service)`` gives boto3 clients; ``deliver(event)`` hands a start request to the
-    controller when no EventBridge delivers it (the local engine)."""
+    """The operator commands. Actions go through ``control`` (the entry point, which verifies who asks);
+    views (status, ledger, report) read the stack directly with ``client(service)`` and ``table``."""
 
-    def __init__(
-        self,
-        stack: Stack,
-        client: Callable[[str], Any],
-        table: Any,
-        deliver: Callable[[dict[str, Any]], Any] | None = None,
-        identity: str | None = None,
-    ):
+    def __init__(self, stack: Stack, client: Callable[[str], Any], table: Any, control: Control):
         self.stack = stack
         self.client = client
         self.store = Store(table)
-        self.deliver = deliver
-        self._identity = identity
+        self.control = control
 
-    # ------------------------------------------------------------ identity
-
-    def who(self) -> str:
-        if self._identity is None:
-            self._identity = str(self.client("sts").get_caller_identity()["Arn"])
-        return self._identity
+    def _act(self, action: str, **fields: Any) -> dict[str, Any]:
+        return self.control.call({"action": action, **{k: v for k, v in fields.items() if v is not None}})
 
     # ---------------------------------------------------------------- start
 
     def start(self, plan_data: dict[str, Any], request_id: str | None = None) -> str:
-        """Validate, put the "Cutover Requested" event, return the execution id it will run as."""
+        """Validate, then ask the entry point to start; returns the execution id the cutover runs as."""
         plan = validate_plan(plan_data)  # PlanInvalid: nothing is sent
-        detail = plan.to_data()
-        detail["request_id"] = request_id or plan.request_id or uuid.uuid4().hex[:16]
-        entry = {
-            "Source": OPERATOR_SOURCE,
-            "DetailType": REQUEST_DETAIL_TYPE,
-            "Detail": json.dumps(detail),
-            "EventBusName": self.stack.event_bus_name,
-        }
-        resp = self.client("events").put_events(Entries=[entry])
-        if resp.get("FailedEntryCount"):
-            raise OperatorError(f"EventBridge refused the request: {resp['Entries'][0].get('ErrorMessage')}")
-        event_id = str(resp["Entries"][0].get("EventId", uuid.uuid4()))
-        if self.deliver is not None:
-            self.deliver(
-                {
-                    "version": "0",
-                    "id": event_id,
-                    "detail-type": REQUEST_DETAIL_TYPE,
-                    "source": OPERATOR_SOURCE,
-                    "time": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-                    "detail": detail,
-                }
-            )
-        return execution_name(detail, event_id)
+        answer = self._act("start", plan=plan.to_data(), request_id=request_id or plan.request_id)
+        return str(answer["execution_id"])
 
     # ------------------------------------------------------------- actions
 
@@ -175,18 +126,13 @@ class Operator:
                 raise OperatorError(f"no cutover {execution_id!r} in this stack") from None
             raise
 
-    def _running_wait(self, execution_id: str) -> dict[str, Any] | None:
-        if self._describe(execution_id)["status"] != "RUNNING":
-            raise OperatorError(f"cutover {execution_id} is not running")
-        return self.store.get_wait(execution_id)
-
     def approve(self, execution_id: str) -> str:
         """Approve the step the cutover waits to shift to (never a write fence: see confirm_fence)."""
-        return self._answer(execution_id, Phase.APPROVAL, Answer.APPROVE)
+        return str(self._act("approve", execution_id=execution_id)["message"])
 
     def confirm_fence(self, execution_id: str) -> str:
         """Confirm that writes to the old database are fenced, before the final flip."""
-        return self._answer(execution_id, Phase.FENCE, Answer.APPROVE)
+        return str(self._act("confirm-fence", execution_id=execution_id)["message"])
 
     def refuse(self, execution_id: str, kind: Phase, reason: str) -> str:
         """Refuse the pending approval (or write fence): the cutover rolls back, or is abandoned before any change."""
@@ -194,168 +140,39 @@ class Operator:
             raise OperatorError(
                 "a refusal needs a reason (--reason TEXT): it goes into the ledger and the notifications"
             )
-        return self._answer(execution_id, kind, Answer.REFUSE, reason)
-
-    def _answer(self, execution_id: str, kind: Phase, answer: Answer, reason: str | None = None) -> str:
-        wait = self._running_wait(execution_id)
-        pending = (wait or {}).get("kind")
-        if pending != kind:
-            raise OperatorError(f"cutover {execution_id} is not waiting for {_WHAT[kind]}" + _instead(pending))
-        spec = wait["wait"] if wait else {}
-        percent, step = spec.get("percent"), int(spec.get("step") or 1)
-        who = self.who()
-        try:
-            self.store.put_answer(
-                execution_id,
-                str(kind),
-                step - 1,
-                {"answer": str(answer), "by": who, "reason": reason, "percent": percent},
-            )
-        except AnswerRefused as err:
-            raise OperatorError(f"cutover {execution_id}: {err}") from None
-        fence = kind is Phase.FENCE
-        entry = {
-            True: {True: "write_fence_confirmed", False: "write_fence_refused"},
-            False: {True: "approved", False: "approval_refused"},
-        }[fence][answer is Answer.APPROVE]
-        self.store.record(
-            execution_id, entry, {"by": who, "percent": percent, **({"reason": reason} if reason else {})}
-        )
-        # Wake the wait so the answer is read now; if this wait just ended, the next evaluation reads it.
-        woke = self._wake(wait, {"woken_by": f"answer by {who}"}) if wait else False
-        later = "" if woke else " (it takes effect at the next evaluation, within one check interval)"
-        if answer is Answer.REFUSE:
-            return f"refused {_WHAT[kind]} before {percent}% as {who}{later}"
-        if fence:
-            return f"confirmed, as {who}, that writes to the old database are fenced before {percent}%{later}"
-        return f"approved the shift to {percent}% as {who}{later}"
-
-    def _wake(self, wait: dict[str, Any], output: dict[str, Any]) -> bool:
-        try:
-            self.client("stepfunctions").send_task_success(taskToken=wait["token"], output=json.dumps(output))
-        except ClientError as err:
-            if err.response["Error"]["Code"] in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist"):
-                return False
-            raise
-        return True
+        action = "refuse-fence" if kind is Phase.FENCE else "refuse"
+        return str(self._act(action, execution_id=execution_id, reason=reason)["message"])
 
     def abort(self, execution_id: str, reason: str) -> str:
         if not reason.strip():
             raise OperatorError(
                 "an abort needs a reason (--reason TEXT): it goes into the ledger and the notifications"
             )
-        wait = self._running_wait(execution_id)
-        who = self.who()
-        self.store.set_control(execution_id, abort={"by": who, "reason": reason})
-        self.store.record(execution_id, "abort_requested", {"by": who, "reason": reason})
-        if wait and self.store.clear_wait(execution_id, token=wait["token"]):
-            try:
-                self.client("stepfunctions").send_task_failure(
-                    taskToken=wait["token"], error="CutoverAborted", cause=f"aborted by {who}: {reason}"[:32768]
-                )
-            except ClientError as err:
-                if err.response["Error"]["Code"] not in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist"):
-                    raise
-        return f"abort requested by {who}: the cutover rolls back (or is abandoned before any change)"
+        return str(self._act("abort", execution_id=execution_id, reason=reason)["message"])
 
-    def promote(self, execution_id: str) -> str:
+    def promote(self, execution_id: str, percent: int | None = None) -> str:
         """End the current bake at its next evaluation, if that evaluation is healthy; only for the step
-        baking now (a late promote never ends the next step's bake)."""
-        wait = self._running_wait(execution_id)
-        pending = (wait or {}).get("kind")
-        if pending != Phase.BAKE:
-            raise OperatorError(f"cutover {execution_id} is not baking a step" + _instead(pending))
-        percent = (wait or {}).get("wait", {}).get("percent")
-        who = self.who()
-        self.store.set_control(execution_id, promote={"by": who, "percent": percent})
-        self.store.record(execution_id, "promote_requested", {"by": who, "percent": percent})
-        if wait:
-            self._wake(wait, {"woken_by": f"promote by {who}"})
-        return f"promote requested by {who}: the {percent}% bake ends at the next evaluation if it is healthy"
+        baking now (and, with ``percent``, only if that is the step baking now)."""
+        return str(self._act("promote", execution_id=execution_id, percent=percent)["message"])
 
     def pause(self, execution_id: str) -> str:
-        self._running_wait(execution_id)
-        who = self.who()
-        self.store.set_control(execution_id, paused=True, paused_by=who)
-        self.store.record(execution_id, "paused", {"by": who})
-        return f"paused by {who}: weights stay where they are; evaluations (and rollback on a breach) go on"
+        return str(self._act("pause", execution_id=execution_id)["message"])
 
     def resume(self, execution_id: str) -> str:
-        wait = self._running_wait(execution_id)
-        who = self.who()
-        self.store.set_control(execution_id, paused=None, paused_by=None)
-        self.store.record(execution_id, "resumed", {"by": who})
-        if wait:
-            self._wake(wait, {"woken_by": f"resume by {who}"})
-        return f"resumed by {who}"
+        return str(self._act("resume", execution_id=execution_id)["message"])
 
     def unlock(self, record: str, reason: str) -> str:
         """Free a record's lock whose cutover is gone (ended, or never started), recorded in that
         cutover's ledger with who asked. ``record`` is a lock key (``ZONE|name|TYPE``) or a record name."""
         if not reason.strip():
             raise OperatorError("an unlock needs a reason (--reason TEXT): it goes into the ledger")
-        wanted = record.strip()
-        locks = self.store.locks()
-        matches = [lock for lock in locks if lock["key"] == wanted] or [
-            lock for lock in locks if lock["key"].split("|")[1:2] == [normalize_name(wanted)]
-        ]
-        if not matches:
-            raise OperatorError(f"no lock on {wanted!r}: nothing to unlock")
-        if len(matches) > 1:
-            keys = ", ".join(lock["key"] for lock in matches)
-            raise OperatorError(f"{wanted!r} matches several locks ({keys}): give the full key")
-        lock = matches[0]
-        owner = str(lock["owner"])
-        try:
-            status = self._describe(owner)["status"]
-        except OperatorError:
-            status = "gone"
-        if status == "RUNNING":
-            raise OperatorError(
-                f"{lock['key']} is held by cutover {owner}, which is still running: abort it instead "
-                f"(cutover abort {owner} --reason ...), and it frees its records itself"
-            )
-        who = self.who()
-        released = self.store.release_locks([lock["key"]], owner)
-        if not released:
-            raise OperatorError(f"{lock['key']}: the lock changed hands meanwhile; look again")
-        self.store.record(owner, "unlocked", {"record": lock["key"], "by": who, "reason": reason, "status": status})
-        return f"unlocked {lock['key']} (held by cutover {owner}, {status.lower()}) as {who}"
+        return str(self._act("unlock", record=record, reason=reason)["message"])
 
     def finalize(self, execution_id: str, confirm: str) -> str:
         """Finalize the MGN cutover of the plan's servers: replication stops and its resources are
         deleted, which cannot be undone. Only for a COMPLETED cutover, only when ``confirm`` is the
         cutover's name typed out, and only after that approval is in the ledger."""
-        status = self.status(execution_id)
-        if status["outcome"] != "COMPLETED":
-            ended = status["outcome"] or status["status"]
-            raise OperatorError(
-                f"finalize refused: cutover {execution_id} is {ended}, not COMPLETED; MGN finalization cannot be "
-                "undone, so it only follows a completed cutover"
-            )
-        prepared = next(e for e in self.ledger(execution_id) if e["kind"] == "prepared")
-        servers = [g["source_server_id"] for g in prepared["data"]["plan"].get("gates", {}).get("mgn", [])]
-        if not servers:
-            raise OperatorError(f"cutover {execution_id} has no MGN servers to finalize")
-        if confirm != status["name"]:
-            raise OperatorError(f"finalize refused: type the cutover's name ({status['name']!r}) to confirm")
-        who = self.who()
-        self.store.record(execution_id, "finalize_approved", {"by": who, "servers": servers, "confirmed": confirm})
-        mgn = self.client("mgn")
-        done: list[str] = []
-        for server in servers:
-            try:
-                answer = mgn.finalize_cutover(sourceServerID=server)
-            except ClientError as err:
-                self.store.record(execution_id, "mgn_finalize_failed", {"server": server, "error": str(err)})
-                raise OperatorError(
-                    f"MGN refused to finalize {server}: {err.response['Error']['Message']} "
-                    f"(finalized so far: {', '.join(done) or 'none'})"
-                ) from None
-            state = (answer.get("lifeCycle") or {}).get("state")
-            self.store.record(execution_id, "mgn_finalized", {"server": server, "lifecycle": state, "by": who})
-            done.append(server)
-        return f"finalized the MGN cutover of {', '.join(done)} (approved by {who})"
+        return str(self._act("finalize", execution_id=execution_id, confirm=confirm)["message"])
 
     # ---------------------------------------------------------------- views
 

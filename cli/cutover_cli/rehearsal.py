@@ -188,9 +188,14 @@ class Rehearsal:
         self.calls_before = engine.count_calls("route53", "ChangeResourceRecordSets")
 
     def start(self, name: str = "rehearsal") -> str:
-        self.execution_id = name
+        """Request the cutover through the control function (request id ``name``), as `cutover start` does."""
+        from cutover.steps.start import execution_name
+
+        plan = self._plan_for_engine()
+        # The execution's name, known before it runs: several rehearsals may share an engine's hooks.
+        self.execution_id = execution_name({**(plan if isinstance(plan, dict) else {}), "request_id": name}, "")
         self.observer("start", {"plan": self.plan_data.get("name") if isinstance(self.plan_data, dict) else None})
-        request: dict[str, Any] = {"plan": self._plan_for_engine()}
+        request: dict[str, Any] = {"plan": plan}
         if self.timing:
             request["timing"] = self.timing
         return self.engine.start(request, name=name)

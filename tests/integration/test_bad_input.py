@@ -28,6 +28,7 @@ from cutover.errors import PlanInvalid
 from cutover.plan import parse_document, validate_plan
 from cutover_cli.local_engine import TABLE_NAME, LocalEngine
 from cutover_cli.main import main
+from cutover_cli.operator import OperatorError
 
 pytestmark = pytest.mark.integration
 
@@ -297,9 +298,18 @@ def load_event(case: dict[str, Any]) -> Any:
 def test_controller_rejects_plan_sent_as_request(case: dict[str, Any], world: World) -> None:
     """Given a bad plan delivered as a proper request, then the run ends REJECTED naming the problem, no change."""
     data = parse_document(corpus_file(case).read_bytes())
-    result = world.engine.run({"plan": data})
-    assert case["expect"] in rejection(result)
+    assert case["expect"] in refused_or_rejected(world, data)
     assert_untouched(world)
+
+
+def refused_or_rejected(world: World, plan: Any) -> str:
+    """What the controller says of a bad plan: the entry point refuses what it cannot even send on (not an
+    object, or past EventBridge's 256 KiB), naming the problem; the workflow rejects the rest."""
+    if not isinstance(plan, dict) or len(json.dumps(plan)) > 250 * 1024:
+        with pytest.raises(OperatorError) as refused:
+            world.engine.run({"plan": plan})
+        return str(refused.value)
+    return rejection(world.engine.run({"plan": plan}))
 
 
 @pytest.mark.parametrize("case_id", ["plan-10000-steps", "plan-5000-records"])
@@ -327,7 +337,7 @@ def test_huge_plan_is_refused_everywhere(
     assert rc == 2 and out == ""
     assert_names_the_problem(stderr, case["expect"], path)
 
-    assert case["expect"] in rejection(world.engine.run({"plan": plan}))
+    assert case["expect"] in refused_or_rejected(world, plan)
     assert_untouched(world)
 
 
@@ -367,8 +377,9 @@ def test_start_function_refuses_event(case: dict[str, Any], world: World) -> Non
 
 @pytest.mark.parametrize("case", cases_for("start-or-reject"))
 def test_start_function_refuses_or_controller_rejects_bad_detail(case: dict[str, Any], world: World) -> None:
-    """Given a fresh request whose detail is not a valid plan, then either the start function refuses it saying
-    why, or the execution it starts ends REJECTED naming the problem; nothing is changed either way."""
+    """Given a fresh request that reaches the start function without passing the entry point (whatever its
+    detail), then either the start function refuses it saying why, or the execution it starts ends REJECTED
+    for having no start ticket; nothing is changed either way."""
     before = _executions(world)
     answer = world.engine.invoke("StartCutoverFunction", load_event(case))
     if answer.get("started"):
@@ -388,6 +399,17 @@ def _wait_item(world: World, execution_id: str) -> dict[str, Any] | None:
         TableName=TABLE_NAME, Key={"pk": {"S": f"CUTOVER#{execution_id}"}, "sk": {"S": "WAIT"}}, ConsistentRead=True
     )
     return item.get("Item")
+
+
+def _token(world: World, execution_id: str) -> str | None:
+    item = (
+        world.engine.client("dynamodb")
+        .get_item(
+            TableName=TABLE_NAME, Key={"pk": {"S": f"TOKEN#{execution_id}"}, "sk": {"S": "TOKEN"}}, ConsistentRead=True
+        )
+        .get("Item")
+    )
+    return item["token"]["S"] if item else None
 
 
 def _evaluations(world: World, execution_id: str) -> int:
@@ -423,11 +445,11 @@ def sentinel(world: World) -> str:
 def test_alarm_function_ignores_event(case: dict[str, Any], world: World, sentinel: str) -> None:
     """Given an event that is not a CloudWatch ALARM state change, then the alarm function wakes nothing and
     says why; the cutover watching the alarm stays on the same wait."""
-    token = (_wait_item(world, sentinel) or {}).get("token")
-    answer = world.engine.invoke("AlarmEventFunction", load_event(case))
+    token = _token(world, sentinel)
+    answer = world.engine.invoke("ControlFunction", load_event(case))
     assert answer["woken"] == [], answer
     assert case["expect"] in str(answer.get("ignored") or ""), answer
-    assert (_wait_item(world, sentinel) or {}).get("token") == token
+    assert token is not None and _token(world, sentinel) == token
     assert _status(world, sentinel) == "RUNNING"
     assert_untouched(world)
 

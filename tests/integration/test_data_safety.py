@@ -122,7 +122,11 @@ def test_refused_write_fence_after_traffic_moved_rolls_back(tmp_path: Path) -> N
     plan = load_plan_file(ROOT / "examples" / "plans" / "orders-data-safe.yaml")
     record = Rehearsal(plan.to_data(), plan, load_scenario_file(path, plan)).run()
     assert record["output"]["outcome"] == "ROLLED_BACK"
-    assert record["output"]["reason"] == "write fence refused by rehearsal: refused in the rehearsal"
+    assert (
+        record["output"]["reason"]
+        == "write fence refused by arn:aws:sts::123456789012:assumed-role/cutover-local/rehearsal: "
+        "refused in the rehearsal"
+    )
     assert not [e for e in record["ledger"] if e["kind"] == "shift" and e["data"]["percent"] == 100]
 
 
@@ -134,14 +138,16 @@ def _finished(engine: LocalEngine, scenario: str) -> tuple[Any, str, Rehearsal]:
     engine.before_invoke = world.before_invoke
     world.attach(engine)
     result = engine.wait(world.start("finalize-test"))
-    return result, "finalize-test", world
+    return result, result.execution_arn.rsplit(":", 1)[-1], world
 
 
 def test_finalize_refused_for_a_rolled_back_cutover(engine: LocalEngine) -> None:
     result, execution_id, _ = _finished(engine, "data-drain-timeout")
     assert result.outcome == "ROLLED_BACK"
     op = engine.operator(identity="arn:aws:iam::123456789012:user/dba")
-    with pytest.raises(OperatorError, match="finalize refused: cutover finalize-test is ROLLED_BACK, not COMPLETED"):
+    with pytest.raises(
+        OperatorError, match="finalize refused: cutover orders-data-safe-finalize-test is ROLLED_BACK, not COMPLETED"
+    ):
         op.finalize(execution_id, "orders-data-safe")
     assert engine.count_calls("mgn", "FinalizeCutover") == 0
 

@@ -89,7 +89,10 @@ def test_an_abort_is_honoured_with_no_wait_to_fail() -> None:
     the 50% step, then that step's evaluation rolls back with the operator's words."""
     record = rehearse("abort-no-bake")
     assert record["output"]["outcome"] == "ROLLED_BACK"
-    assert record["output"]["reason"] == "aborted by rehearsal: customers report errors"
+    assert (
+        record["output"]["reason"]
+        == "aborted by arn:aws:sts::123456789012:assumed-role/cutover-local/rehearsal: customers report errors"
+    )
     assert record["output"]["steps"][-1]["percent"] == 50
     assert next(m for m in record["markers"] if m["kind"] == "operator")["label"].startswith("abort: abort requested")
 
@@ -161,7 +164,7 @@ def test_approve_and_confirm_fence_are_distinct_commands(
     op: Operator = engine.operator(identity="arn:aws:iam::123456789012:user/dba")
     clock = ManualClock(engine)
     plan = make_plan(zone, final_flip={"write_fence": True, "fence_timeout_seconds": 600})
-    execution_id = op.start(plan)
+    execution_id = engine.operator(identity="requester").start(plan)
     clock.run_until(op, execution_id, kind="fence")
 
     assert main(["approve", execution_id], operator=op) == 1
@@ -192,7 +195,7 @@ def test_an_approval_can_be_refused_from_the_command_line(
     healthy_world(engine)
     op: Operator = engine.operator(identity="arn:aws:iam::123456789012:user/ops")
     clock = ManualClock(engine)
-    execution_id = op.start(make_plan(zone, approvals={"before_percent": [50]}))
+    execution_id = engine.operator(identity="requester").start(make_plan(zone, approvals={"before_percent": [50]}))
     clock.run_until(op, execution_id, kind="approval")
     assert main(["approve", execution_id, "--refuse"], operator=op) == 1
     assert "needs a reason" in capsys.readouterr().err
@@ -239,7 +242,7 @@ def test_unlock_frees_a_lock_whose_cutover_is_gone_and_refuses_a_running_ones(
     assert "nothing to unlock" in capsys.readouterr().err
 
     clock = ManualClock(engine)
-    execution_id = op.start(make_plan(zone))
+    execution_id = engine.operator(identity="requester").start(make_plan(zone))
     baking = clock.run_until(op, execution_id, kind="bake")
     with pytest.raises(OperatorError, match="still running: abort it instead"):
         op.unlock(RECORD, "mistake")

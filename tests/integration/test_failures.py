@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from cutover.authz import request_digest
+from cutover.ledger import Store
 from cutover_cli.local_engine import LocalEngine
 
 from .conftest import RECORD, healthy_world, make_plan
@@ -132,7 +134,10 @@ def test_retried_shift_after_a_crash_is_idempotent(engine: LocalEngine, zone: st
     weights, and the ledger shows both attempts."""
     healthy_world(engine)
     arn = "arn:aws:states:us-east-1:123456789012:execution:cutover:crash-test"
-    doc = engine.invoke("PrepareFunction", {"event": {"plan": make_plan(zone)}, "execution_arn": arn, "state": {}})
+    plan = make_plan(zone)
+    # The start ticket the entry point would have written (Prepare runs only a ticketed plan).
+    Store(engine.table()).put_request("crash-test", request_digest(plan), "arn:aws:iam::123456789012:user/test")
+    doc = engine.invoke("PrepareFunction", {"event": {"plan": plan}, "execution_arn": arn, "state": {}})
     doc["progress"]["phase"] = "shift"  # as the policy leaves it once preflight passed
     task_input = {"state": {"cutover": doc}, "execution_arn": arn}
 

@@ -147,7 +147,7 @@ def test_approval_answered_twice_is_refused_and_counts_once(engine: LocalEngine,
     healthy_world(engine)
     op = engine.operator(identity="arn:aws:iam::123456789012:user/a")
     clock = ManualClock(engine)
-    execution_id = op.start(make_plan(zone, approvals={"before_percent": [50]}))
+    execution_id = engine.operator(identity="requester").start(make_plan(zone, approvals={"before_percent": [50]}))
     clock.run_until(op, execution_id, kind="approval")
     op.pause(execution_id)
     op.approve(execution_id)

@@ -20,6 +20,7 @@ from .conftest import RECORD, healthy_world, make_plan
 
 pytestmark = pytest.mark.integration
 WHO = "arn:aws:iam::123456789012:user/night-shift"
+REQUESTER = "arn:aws:sts::123456789012:assumed-role/release-manager/dana"
 
 
 class ManualClock:
@@ -78,7 +79,7 @@ def test_start_then_watch_until_done(engine: LocalEngine, zone: str, op: Operato
     """Given a valid plan, when `start` puts the request, then the start function runs one execution under
     the returned id, and `watch` shows it through to COMPLETED with the final weights."""
     healthy_world(engine)
-    execution_id = op.start(make_plan(zone), request_id="night-1")
+    execution_id = engine.operator(identity="requester").start(make_plan(zone), request_id="night-1")
     assert execution_id == "orders-cutover-night-1"
     seen: list[dict[str, Any]] = []
     final = op.watch(execution_id, seen.append, interval=0.05)
@@ -91,27 +92,30 @@ def test_start_then_watch_until_done(engine: LocalEngine, zone: str, op: Operato
     assert engine.weights(zone, RECORD, "CNAME") == {"legacy": 0, "aws": 100}
 
 
-def test_the_same_request_twice_starts_one_cutover(engine: LocalEngine, zone: str, op: Operator) -> None:
-    """Given EventBridge delivering the same request twice, then one execution runs and the second delivery
-    is reported as a duplicate (no second cutover, no rejection notice)."""
+def test_the_same_request_twice_starts_one_cutover(engine: LocalEngine, zone: str) -> None:
+    """Given the same start request sent twice to the entry point (a client retrying), then both answers name
+    one execution, the bus's second delivery is reported as a duplicate, and one cutover runs."""
     healthy_world(engine)
-    event = {
-        "version": "0",
-        "id": "evt-1",
-        "detail-type": "Cutover Requested",
-        "source": "ops",
-        "time": "2099-01-01T00:00:00Z",
-        "detail": make_plan(zone),
-        "timing": {"ttl_wait_seconds": 0, "sync_poll_seconds": 0},
-    }
-    first = engine.invoke("StartCutoverFunction", event)
-    second = engine.invoke("StartCutoverFunction", event)
-    assert first == {"started": True, "execution_id": "orders-cutover-evt-1"}
-    assert second == {"started": False, "duplicate": True, "execution_id": "orders-cutover-evt-1"}
-    result = engine.wait(engine.state_machine_arn.replace(":stateMachine:", ":execution:") + ":orders-cutover-evt-1")
+    body = {"action": "start", "plan": make_plan(zone), "request_id": "chg-1"}
+    first = engine.control(body, "requester", timing={"ttl_wait_seconds": 0, "sync_poll_seconds": 0})
+    second = engine.control(body, "requester", timing={"ttl_wait_seconds": 0, "sync_poll_seconds": 0})
+    assert first[0] == second[0] == 200
+    assert first[1]["execution_id"] == second[1]["execution_id"] == "orders-cutover-chg-1"
+    result = engine.wait(engine.execution_arn("orders-cutover-chg-1"))
     assert result.outcome == "COMPLETED"
     executions = engine.client("stepfunctions").list_executions(stateMachineArn=engine.state_machine_arn)["executions"]
     assert len(executions) == 1
+
+
+def test_the_same_request_id_for_another_plan_is_refused(engine: LocalEngine, zone: str) -> None:
+    """Given a request id already used, sent again with another plan, then the entry point refuses it (409) and
+    nothing more starts."""
+    healthy_world(engine)
+    engine.wait(engine.start({"plan": make_plan(zone)}, name="chg-2"))
+    status, answer = engine.control(
+        {"action": "start", "plan": make_plan(zone, steps=[50, 100]), "request_id": "chg-2"}, "requester"
+    )
+    assert status == 409 and "already sent with another plan" in answer["error"]
 
 
 def test_old_or_forged_requests_are_refused(engine: LocalEngine, zone: str) -> None:
@@ -135,12 +139,18 @@ def test_start_refuses_an_invalid_plan_before_sending(engine: LocalEngine, zone:
 
 
 def test_approve_records_who_approved(engine: LocalEngine, zone: str, op: Operator) -> None:
-    """Given a plan asking approval before 100%, when the operator approves, then the shift happens and the
-    ledger names the approver."""
+    """Given a plan asking approval before 100%, requested by one person, when that person tries to approve,
+    then the entry point refuses (four eyes) and the ledger keeps the refusal; when another operator
+    approves, then the shift happens and the ledger names the approver's verified identity."""
     healthy_world(engine)
     clock = ManualClock(engine)
-    execution_id = op.start(make_plan(zone, approvals={"before_percent": [100]}))
+    requester = engine.operator(identity=REQUESTER)
+    execution_id = requester.start(make_plan(zone, approvals={"before_percent": [100]}))
     pending = clock.run_until(op, execution_id, kind="approval")
+    with pytest.raises(OperatorError, match=r"\(403\).*requested this cutover and may not also approve it"):
+        requester.approve(execution_id)
+    refused = [e for e in op.ledger(execution_id) if e["kind"] == "action_refused"]
+    assert [(e["data"]["action"], e["data"]["by"]) for e in refused] == [("approve", REQUESTER)]
     assert op.status(execution_id)["waiting_for"] == "approval"
     with pytest.raises(OperatorError, match="waiting for an approval"):
         op.promote(execution_id)
@@ -163,7 +173,7 @@ def test_abort_mid_bake_rolls_back_at_once(engine: LocalEngine, zone: str, op: O
     workflow rolls back to the snapshot, and the reason and the person are in the ledger and the outcome."""
     healthy_world(engine)
     clock = ManualClock(engine)
-    execution_id = op.start(make_plan(zone))
+    execution_id = engine.operator(identity="requester").start(make_plan(zone))
     clock.run_until(op, execution_id, percent=50, kind="bake", next_check=2)
 
     with pytest.raises(OperatorError, match="needs a reason"):
@@ -185,7 +195,7 @@ def test_promote_ends_the_bake_early(engine: LocalEngine, zone: str, op: Operato
     two the plan asks for), and the ledger records who promoted."""
     healthy_world(engine)
     clock = ManualClock(engine)
-    execution_id = op.start(make_plan(zone))
+    execution_id = engine.operator(identity="requester").start(make_plan(zone))
     clock.run_until(op, execution_id, percent=25, kind="bake", next_check=1)
 
     op.promote(execution_id)
@@ -204,7 +214,7 @@ def test_pause_holds_the_weights_and_resume_moves_on(engine: LocalEngine, zone: 
     after resume the next evaluation completes the step."""
     healthy_world(engine)
     clock = ManualClock(engine)
-    execution_id = op.start(make_plan(zone))
+    execution_id = engine.operator(identity="requester").start(make_plan(zone))
     clock.run_until(op, execution_id, percent=25, kind="bake", next_check=1)
     op.pause(execution_id)
     assert op.status(execution_id)["paused"] is True
@@ -226,7 +236,7 @@ def test_pause_holds_the_weights_and_resume_moves_on(engine: LocalEngine, zone: 
 def test_a_paused_cutover_still_rolls_back_on_a_breach(engine: LocalEngine, zone: str, op: Operator) -> None:
     healthy_world(engine)
     clock = ManualClock(engine)
-    execution_id = op.start(make_plan(zone))
+    execution_id = engine.operator(identity="requester").start(make_plan(zone))
     payload = clock.run_until(op, execution_id, percent=25, kind="bake", next_check=1)
     op.pause(execution_id)
     engine.set_alarm("orders-aws-5xx", "ALARM")
@@ -243,7 +253,7 @@ def test_report_is_the_change_record(engine: LocalEngine, zone: str, op: Operato
 
     healthy_world(engine)
     clock = ManualClock(engine)
-    execution_id = op.start(make_plan(zone, approvals={"before_percent": [50]}))
+    execution_id = engine.operator(identity="requester").start(make_plan(zone, approvals={"before_percent": [50]}))
     clock.run_until(op, execution_id, kind="approval")
     op.approve(execution_id)
     finish(clock, op, execution_id)

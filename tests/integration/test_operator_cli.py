@@ -69,6 +69,7 @@ def test_local_emulator_over_http(
     """Given `cutover local`'s emulator serving the controller over HTTP, when a person runs
     `cutover start --local`, `pause`, `resume` and `abort`, then the cutover reacts and rolls back."""
     from cutover.plan import load_plan_file
+    from cutover_cli.local_server import control_server
     from cutover_cli.rehearsal import Rehearsal
     from cutover_cli.scenario import load_scenario_file
 
@@ -83,10 +84,11 @@ def test_local_emulator_over_http(
         before_invoke=world.before_invoke,
         server_port=port,
     )
-    with engine:
+    with engine, control_server(engine, free_port()) as control_url:
         world.engine = engine
         world._build_world()
         monkeypatch.setenv("CUTOVER_LOCAL_ENDPOINT", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("CUTOVER_LOCAL_CONTROL", control_url)
         assert main(["start", str(plan_path), "--local", "--request-id", "http-1"]) == 0
         execution_id = capsys.readouterr().out.strip()
         # the plan waits for an approval before 100%: wait for it, then abort instead

@@ -279,7 +279,7 @@ def test_alarm_event_aborts_the_bake_and_the_rollback_batch_follows() -> None:
 
     kinds = [k for k, _ in events]
     woke = kinds.index("alarm_event")
-    assert events[woke][1]["woken"] == ["rehearsal"]
+    assert events[woke][1]["woken"] == ["orders-cutover-rehearsal"]
     breach = next(d for k, d in events[woke:] if k == "evaluation")
     assert breach["decision"] == "breach" and breach["woken_by"] == "alarm orders-aws-5xx is ALARM"
     assert breach["check"] == 4  # the woken evaluation is the 4th, as the timeline says: not an extra one

@@ -93,7 +93,7 @@ def test_rehearse_wave_of_6_plans_with_one_failing(capsys: pytest.CaptureFixture
             want = {"legacy": 100, "aws": 0} if n == 4 else {"legacy": 0, "aws": 100}
             assert engine.weights(zone_id, f"app{n}.example.com", "CNAME") == want
         executions = engine.client("stepfunctions").list_executions(stateMachineArn=engine.state_machine_arn)
-        assert sorted(e["name"] for e in executions["executions"]) == [f"wave-6-{i}" for i in range(6)]
+        assert sorted(e["name"] for e in executions["executions"]) == [f"app-{i + 1}-wave-6-{i}" for i in range(6)]
         assert max_overlap(executions["executions"]) <= 3
     assert max_running(events, start="start", end="end") == 3
     # The virtual clock orders the ends: the first three end together (wave-file order), then app-4 first.
@@ -193,17 +193,15 @@ def wave_operator(engine: LocalEngine, path: Path) -> Operator:
         rehearsal.execution_id = wave.execution_id(i)
     zone_map = rehearsals[0].zone_map
     op = engine.operator(identity=WHO)
-    deliver = op.deliver
-    assert deliver is not None
+    start = op.start
 
-    def deliver_to_emulator(event: dict[str, Any]) -> Any:
-        event = copy.deepcopy(event)
-        for rec in event["detail"]["records"]:
+    def start_in_emulator(plan_data: dict[str, Any], request_id: str | None = None) -> str:
+        data = copy.deepcopy(plan_data)
+        for rec in data["records"]:
             rec["hosted_zone_id"] = zone_map[rec["hosted_zone_id"]]
-        return deliver(event)
+        return start(data, request_id=request_id)
 
-    op.deliver = deliver_to_emulator
-    op.start = router.guard(op.start)
+    op.start = router.guard(start_in_emulator)  # type: ignore[method-assign]
     op.status = router.guard(op.status)
     op.store.add_to_wave = router.guard(op.store.add_to_wave)
     op.store.wave_members = router.guard(op.store.wave_members)

@@ -56,6 +56,14 @@ FINAL_ERRORS = {
     "RollbackFailed": "ROLLBACK_FAILED",
 }
 
+LOCAL_PRINCIPALS = f"arn:aws:iam::{ACCOUNT}:*,arn:aws:sts::{ACCOUNT}:*"
+
+
+def local_identity(who: str) -> str:
+    """A simulated caller: an ARN as it is, else a session of the local role named ``who``."""
+    return who if who.startswith("arn:") else f"arn:aws:sts::{ACCOUNT}:assumed-role/cutover-local/{who}"
+
+
 ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -66,6 +74,12 @@ ENVIRONMENT = {
     "TABLE_NAME": TABLE_NAME,
     "TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC_NAME}",
     "EVENT_BUS_NAME": BUS_NAME,
+    # The local stack lets every identity of its account start, approve and operate (the principals it is
+    # given are simulated); the four-eyes rule holds as on AWS: who requested may not approve.
+    "STARTER_PRINCIPALS": LOCAL_PRINCIPALS,
+    "APPROVER_PRINCIPALS": LOCAL_PRINCIPALS,
+    "OPERATOR_PRINCIPALS": LOCAL_PRINCIPALS,
+    "ALLOW_SELF_APPROVAL": "false",
     "POWERTOOLS_SERVICE_NAME": "cutover-controller",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
