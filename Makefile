@@ -13,9 +13,12 @@ REPORTS ?= reports
 CHECKOV_VENV ?= $(VENV)/checkov
 CHECKOV_VERSION ?= 3.3.30
 CHAOS_EXAMPLES ?= 300
+# The IAM policy evaluator every engine run uses (cli/cutover_cli/engine/iam.py): Node packages, pinned by
+# tools/iam-evaluator/package-lock.json.
+IAM_EVALUATOR := tools/iam-evaluator/node_modules/.package-lock.json
 
 
-.PHONY: help install lock lint format typecheck validate cfn-lint checkov build test unit integration coverage rehearse chaos mutations bench schema deploy clean
+.PHONY: help install iam-evaluator lock lint format typecheck validate cfn-lint checkov build test unit integration coverage rehearse chaos mutations bench schema deploy clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -27,6 +30,12 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP) ## Create the virtual environment and install the project with its dev tools (pinned: constraints.txt)
+
+$(IAM_EVALUATOR): tools/iam-evaluator/package.json tools/iam-evaluator/package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js 18+ and npm are needed for the IAM evaluator (apt install nodejs npm)"; exit 1; }
+	npm ci --prefix tools/iam-evaluator --no-audit --no-fund --loglevel=error
+
+iam-evaluator: $(IAM_EVALUATOR) ## Install the IAM policy evaluator the engine judges every call with (Node; pinned by its package-lock.json)
 
 lock: ## Re-resolve pyproject.toml's ranges in a fresh environment and pin the result in constraints.txt
 	rm -rf $(VENV)-lock
@@ -66,21 +75,21 @@ checkov: $(CHECKOV_VENV)/bin/checkov ## checkov on template.yaml (its own venv: 
 build: $(STAMP) ## sam build: the layer (arm64 wheels for python3.13) and the functions
 	$(BIN)/sam build --template template.yaml
 
-coverage: $(STAMP) ## All tests on every core, with the library's coverage gate (90%)
-	$(BIN)/pytest -n auto --cov --cov-report=term-missing tests
+coverage: $(STAMP) $(IAM_EVALUATOR) ## All tests on every core, with the library's coverage gate (90%)
+	CUTOVER_IAM_CHECK=on $(BIN)/pytest -n auto --cov --cov-report=term-missing tests
 
 test: lint typecheck validate cfn-lint checkov build coverage ## Everything CI runs: lint, types, template checks, sam build, all tests
 
-unit: $(STAMP) ## Unit tests only
+unit: $(STAMP) $(IAM_EVALUATOR) ## Unit tests only
 	$(BIN)/pytest tests/unit
 
-integration: $(STAMP) ## Integration tests only (the real ASL on the local engine)
+integration: $(STAMP) $(IAM_EVALUATOR) ## Integration tests only (the real ASL on the local engine, each function under its role)
 	$(BIN)/pytest tests/integration
 
-rehearse: $(STAMP) ## Demo rehearsals (a healthy cutover and one that rolls back); HTML reports in reports/
+rehearse: $(STAMP) $(IAM_EVALUATOR) ## Demo rehearsals (a healthy cutover and one that rolls back); HTML reports in reports/
 	mkdir -p $(REPORTS)
-	$(BIN)/cutover rehearse examples/plans/orders-single.yaml --scenario examples/scenarios/healthy.yaml --report $(REPORTS)/healthy.html
-	$(BIN)/cutover rehearse examples/plans/orders-single.yaml --scenario examples/scenarios/alarm-mid-step.yaml --report $(REPORTS)/alarm-mid-step.html
+	CUTOVER_IAM_CHECK=on $(BIN)/cutover rehearse examples/plans/orders-single.yaml --scenario examples/scenarios/healthy.yaml --report $(REPORTS)/healthy.html
+	CUTOVER_IAM_CHECK=on $(BIN)/cutover rehearse examples/plans/orders-single.yaml --scenario examples/scenarios/alarm-mid-step.yaml --report $(REPORTS)/alarm-mid-step.html
 	@echo "Reports: $(REPORTS)/healthy.html $(REPORTS)/alarm-mid-step.html"
 
 chaos: $(STAMP) ## A longer chaos campaign (CHAOS_EXAMPLES=300 by default); prints its figures
@@ -104,4 +113,4 @@ deploy: build ## sam deploy --guided (needs AWS credentials)
 	$(BIN)/sam deploy --guided
 
 clean: ## Remove build output and caches
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov $(REPORTS)
+	rm -rf .aws-sam tools/iam-evaluator/node_modules .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov $(REPORTS)

@@ -28,6 +28,9 @@ os.environ.update(
         "CUTOVER_LOG_STREAM": "stderr",
     }
 )
+# Every engine of the suite judges each call of a function on that function's role (cli/cutover_cli/engine/iam.py):
+# the IAM evaluator is required, not optional, here.
+os.environ.setdefault("CUTOVER_IAM_CHECK", "on")
 
 CHAOS_MODULE = "tests.chaos.test_chaos"
 _from_workers: list[dict[str, Any]] = []
@@ -88,3 +91,23 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 _PATH = pytest.StashKey[Path]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "access_denied: the test breaks a role on purpose; the AccessDenied answers it causes are its subject",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _no_access_denied(request: pytest.FixtureRequest) -> Any:
+    """A call a function's role does not allow fails the test that made it, whatever the handler made of the
+    AccessDenied (an adapter turns it into a breach; a notifier records it and goes on)."""
+    from cutover_cli.engine import iam
+
+    before = len(iam.DENIALS)
+    yield
+    denied = iam.DENIALS[before:]
+    if denied and request.node.get_closest_marker("access_denied") is None:
+        pytest.fail("calls the functions' roles do not allow:\n" + iam.describe(denied), pytrace=False)

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from cutover_cli import sam_template
-from cutover_cli.engine import moto_adapter, world
+from cutover_cli.engine import iam, moto_adapter, world
 from cutover_cli.engine.dispatcher import Dispatcher, FakeLambdaContext, Fault, InjectedFunctionError, Invocation
 from cutover_cli.engine.emulator import (
     ACCOUNT,
@@ -118,8 +118,11 @@ class LocalEngine:
         after_invoke: Callable[[Invocation], None] | None = None,
         server_port: int | None = None,
         retry_scale: float | None = None,
+        check_iam: bool | None = None,
     ):
-        """``server_port``: also serve the emulator over HTTP on 127.0.0.1 (for `cutover local`)."""
+        """``server_port``: also serve the emulator over HTTP on 127.0.0.1 (for `cutover local`).
+        ``check_iam``: judge every call of a function on its role (engine/iam.py); by default when
+        CUTOVER_IAM_CHECK says so (on, or auto with the evaluator installed)."""
         self.on_check_wait = on_check_wait or LocalEngine.complete_wait
         self.on_approval = on_approval or LocalEngine.approve
         self.after_invoke = after_invoke
@@ -132,6 +135,7 @@ class LocalEngine:
             for logical_id, props in sam_template.functions(self.template).items()
         }
         self.dispatcher = Dispatcher(handlers, before_invoke, self._after_invoke)
+        self.check_iam = iam.wanted() if check_iam is None else check_iam
         self.finals: dict[str, dict[str, Any]] = {}
         self._saved_backoff_sleep: Any = None
         # DMS tasks of this world, as the plan names them. moto's DMS would give a task an ARN ending in its
@@ -153,6 +157,11 @@ class LocalEngine:
         self._scale_library_backoff()
         default_session({"before-call": _serve_or_fault, "provide-client-params": _observe})
         self.emulator.create_resources()
+        if self.check_iam:
+            stack = iam.LocalStack(
+                ACCOUNT, REGION, TABLE_NAME, self.emulator.topic_arn, BUS_NAME, self.emulator.state_machine_arn
+            )
+            self.dispatcher.iam = iam.IamCheck(stack)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -518,6 +527,17 @@ class LocalEngine:
         values: dict[str, list[str]] | None = None,
     ) -> None:
         world.put_weighted_pair(self.client, zone_id, name, rtype, weights, ttl, values)
+        self.allow_records(zone_id, name)
+
+    def allow_records(self, zone_id: str, name: str) -> None:
+        """The local stack's HostedZoneIds and AllowedRecordNames: the zones and names of the world's pairs."""
+        if self.dispatcher.iam is not None:
+            self.dispatcher.iam.allow_records(zone_id, name)
+
+    @property
+    def iam_check(self) -> iam.IamCheck | None:
+        """The IAM check of this engine's functions (None when it is off)."""
+        return self.dispatcher.iam
 
     def weights(self, zone_id: str, name: str, rtype: str) -> dict[str, int]:
         return world.weights(self.client, zone_id, name, rtype)

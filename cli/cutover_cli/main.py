@@ -258,6 +258,7 @@ def _load_inputs(plan_path: Path, scenario_path: Path) -> tuple[Any, Plan | None
 
 
 def _rehearse(args: argparse.Namespace) -> int:
+    from cutover_cli.engine import iam
     from cutover_cli.rehearsal import Rehearsal, expectation_met
     from cutover_cli.view import LiveView
 
@@ -271,9 +272,17 @@ def _rehearse(args: argparse.Namespace) -> int:
 
     view = None if args.json else LiveView(plan, scenario)
     rehearsal = Rehearsal(raw, plan, scenario, observer=view.on_event if view else None)
+    denied_before = len(iam.DENIALS)
     record = rehearsal.run()
     output = record["output"]
     met, problems = expectation_met(scenario, output)
+    # A call a function's role does not allow would fail on AWS: the rehearsal did not show what AWS would do.
+    denied = [f"the stack's IAM denies {d}" for d in iam.DENIALS[denied_before:]]
+    met, problems = met and not denied, problems + denied
+    if not iam.wanted():
+        print(
+            f"note: IAM not checked ({iam.MODE_VARIABLE}=off, or no IAM evaluator: make iam-evaluator)", file=sys.stderr
+        )
     record.update(expect=scenario.expect.model_dump() if scenario.expect else None, expect_met=met)
     if args.report:
         from cutover_cli.report import write_report
@@ -293,8 +302,8 @@ def _rehearse(args: argparse.Namespace) -> int:
             view.say(
                 f"reaction: {record['reaction_seconds'] * 1000:.0f} ms from the alarm event to the next change batch"
             )
-    if not met and args.json:
-        for problem in problems:
+    if not met and (args.json or denied):
+        for problem in problems if args.json else denied:
             print(f"expectation not met: {problem}", file=sys.stderr)
     return EXIT_OK if met else EXIT_MISMATCH
 

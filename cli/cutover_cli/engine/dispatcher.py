@@ -18,6 +18,7 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
+from cutover_cli.engine import iam
 from cutover_cli.engine.emulator import ACCOUNT, REGION
 
 
@@ -115,13 +116,16 @@ class Dispatcher:
         self.faults: list[Fault] = []
         self.fault_log: list[dict[str, Any]] = []
         self.served: dict[tuple[str, str], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+        # When set, every call a function makes is first judged on the function's role (engine/iam.py).
+        self.iam: iam.IamCheck | None = None
 
     # ------------------------------------------------------------------ running handlers
 
     def invoke(self, logical_id: str, payload: dict[str, Any]) -> Any:
         """Call a function's real handler in-process, as Lambda would."""
         module = handler_module(self.handlers[logical_id], logical_id)
-        return module.lambda_handler(payload, FakeLambdaContext(function_name=logical_id))
+        with iam.running_as(logical_id):
+            return module.lambda_handler(payload, FakeLambdaContext(function_name=logical_id))
 
     def call(self, function: str, payload: Any) -> tuple[Any, str | None]:
         """One Task's Lambda invocation: ``(result JSON, error type or None)``, as Step Functions sees it."""
@@ -179,6 +183,11 @@ class Dispatcher:
         """botocore ``before-call``: an injected fault, or a served answer, instead of the emulator's."""
         service = model.service_model.service_name.lower()
         op = model.name
+        function = iam.CURRENT_FUNCTION.get()
+        if self.iam is not None and function is not None:
+            denial = self.iam.check(function, service, op, context.get("cutover_api_params", {}))
+            if denial is not None:
+                return _error_response("AccessDeniedException", f"not authorized: {denial}", 400)
         for fault in self.faults:
             if fault.service == service != "lambda" and fault.operation == op and fault.fired < fault.count:
                 fault.fired += 1
@@ -186,11 +195,7 @@ class Dispatcher:
                 if "cutover_call_index" in context:
                     self.failed_calls.add(context["cutover_call_index"])
                 status = 400 if fault.error not in ("ServiceUnavailable", "InternalError") else 503
-                body: dict[str, Any] = {
-                    "Error": {"Code": fault.error, "Message": fault.message},
-                    "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4())},
-                }
-                return AWSResponse("https://local", status, {}, None), body  # type: ignore[arg-type]
+                return _error_response(fault.error, fault.message, status)
         fn = self.served.get((service, op))
         if fn is not None:
             parsed = fn(context.get("cutover_api_params", {}))
@@ -232,3 +237,12 @@ class Dispatcher:
 
     def count_calls(self, service: str, operation: str) -> int:
         return sum(1 for s, o, _ in list(self.calls) if s == service and o == operation)
+
+
+def _error_response(code: str, message: str, status: int) -> tuple[AWSResponse, dict[str, Any]]:
+    """What botocore makes of an AWS error answer: the call raises ClientError with this code."""
+    body: dict[str, Any] = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4())},
+    }
+    return AWSResponse("https://local", status, {}, None), body  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from cutover import aws
 from cutover.observability import count, logger
 from cutover.settings import slack_webhook_secret_arn
 
@@ -82,10 +83,22 @@ def slack_message(message: dict[str, Any]) -> dict[str, Any]:
     return {"text": title, "blocks": blocks}
 
 
-def webhook_url() -> str:
-    from aws_lambda_powertools.utilities import parameters
+_PROVIDER: list[Any] = []
 
-    value = parameters.get_secret(slack_webhook_secret_arn(), max_age=SECRET_MAX_AGE_SECONDS)
+
+def _secrets() -> Any:
+    """Powertools' secrets provider (it caches the value for SECRET_MAX_AGE_SECONDS) on the controller's own
+    client: its retry policy, and one boto3 session for every call of the function."""
+    client = aws.client("secretsmanager")
+    if not _PROVIDER or _PROVIDER[0][0] is not client:  # a new client (tests reset them): a new cache
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+        _PROVIDER[:] = [(client, SecretsProvider(boto3_client=client))]
+    return _PROVIDER[0][1]
+
+
+def webhook_url() -> str:
+    value = _secrets().get(slack_webhook_secret_arn(), max_age=SECRET_MAX_AGE_SECONDS)
     text = value.decode() if isinstance(value, bytes) else str(value)
     # The secret may be the bare URL or {"url": "..."}.
     if text.strip().startswith("{"):

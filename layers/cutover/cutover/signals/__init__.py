@@ -22,6 +22,7 @@ becomes one breach check with subject ``"*"``.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -115,7 +116,9 @@ def evaluate_gates(
     # Clients are resolved here, in one thread: creating boto3 clients is not thread-safe.
     jobs = [(family, _family_job(family, services, clients or {}, run)) for family, services, run in families]
     checks: list[Check] = []
-    futures = [(family, _pool().submit(job)) for family, job in jobs]
+    # Each job runs in a copy of this thread's context, so what the caller set there (the logger's keys, the
+    # local engine's record of which function is calling) holds in the family's thread too.
+    futures = [(family, _pool().submit(contextvars.copy_context().run, job)) for family, job in jobs]
     for family, future in futures:
         try:
             checks.extend(future.result())
