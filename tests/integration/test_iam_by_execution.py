@@ -1,0 +1,406 @@
+"""Least privilege, proven by execution: each function runs on the local engine with exactly its role's
+permissions (cli/cutover_cli/engine/iam.py judges every call it makes with an IAM policy evaluator), and
+each role grants exactly what its function calls.
+
+The runs below take every path of the controller that reaches AWS: every example scenario (faults
+included), an operator aborting, refusing and unlocking, a long cutover going on in a new execution, an
+MGN finalize, a start request too old to run, a Slack relay. Each function's actions are compared with a
+table written by hand from the code, and with the actions its role grants in the translated template.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cutover.plan import load_plan_file
+from cutover_cli.engine import iam
+from cutover_cli.local_engine import LocalEngine, local_engine
+from cutover_cli.rehearsal import Rehearsal
+from cutover_cli.scenario import load_scenario_file
+
+from .conftest import RECORD, healthy_world, make_plan
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = ROOT / "examples" / "scenarios"
+
+# What each function calls, from its code (cutover/steps/*, cutover/ledger.py, cutover/notify.py).
+EXPECTED: dict[str, set[str]] = {
+    "PrepareFunction": {
+        "dynamodb:GetItem",  # the start ticket
+        "dynamodb:PutItem",  # state, ledger
+        "dynamodb:BatchWriteItem",  # the record locks, all or none
+        "dynamodb:DeleteItem",  # locks released when the plan is rejected
+        "route53:ListResourceRecordSets",  # the snapshot
+        "sns:Publish",
+        "events:PutEvents",
+    },
+    "EvaluateGatesFunction": {
+        "dynamodb:GetItem",  # the state, when the cutover goes on in a new execution
+        "dynamodb:PutItem",
+        "dynamodb:Query",  # a person's controls (pause, promote, abort)
+        "cloudwatch:DescribeAlarms",
+        "cloudwatch:GetMetricData",  # DMS CDC latency
+        "dms:DescribeReplicationTasks",
+        "dms:DescribeTableStatistics",  # validation before the flip
+        "mgn:DescribeSourceServers",
+        "sns:Publish",
+        "events:PutEvents",
+    },
+    "ShiftWeightsFunction": {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "route53:ListResourceRecordSets",  # drift: the records still hold the last weights written
+        "route53:ChangeResourceRecordSets",
+    },
+    "AwaitSyncFunction": {"dynamodb:PutItem", "dynamodb:Query", "route53:GetChange"},
+    "RegisterWaitFunction": {"dynamodb:PutItem"},
+    "RollbackFunction": {
+        "dynamodb:PutItem",
+        "dynamodb:Query",  # who aborted
+        "route53:ChangeResourceRecordSets",
+        "route53:GetChange",
+        "cloudwatch:GetMetricData",  # reverse replication, after the flip
+        "dms:DescribeReplicationTasks",
+    },
+    "FinalizeFunction": {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:BatchWriteItem",  # locks released
+        "dynamodb:DeleteItem",
+        "sns:Publish",
+        "events:PutEvents",
+    },
+    "ControlFunction": {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",  # unlock
+        "dynamodb:Query",
+        "dynamodb:Scan",  # unlock: find the record's lock
+        "states:SendTaskSuccess",
+        "states:SendTaskFailure",
+        "states:DescribeExecution",
+        "events:PutEvents",  # the start request, on the controller's bus
+        "mgn:FinalizeCutover",
+    },
+    "StartCutoverFunction": {
+        "states:StartExecution",
+        "states:DescribeExecution",
+        "sns:Publish",  # a request refused (too old, invalid)
+        "events:PutEvents",
+    },
+    "SlackNotifierFunction": {"secretsmanager:GetSecretValue"},
+}
+
+# Granted, and used by AWS on the function's behalf, never by its code: the engine cannot see them.
+USED_BY_AWS = {
+    "kms:GenerateDataKey": "SNS encrypts a published message with the topic's key, as the publisher",
+    "kms:Decrypt": "the same, for SNS's data key",
+    "sqs:SendMessage": "Lambda sends a failed asynchronous invocation to the dead-letter queue as the role",
+}
+LOGS_AND_TRACES = ("logs:", "xray:")
+
+
+def _rehearse(path: Path, engine: LocalEngine | None = None, timing: dict[str, Any] | None = None) -> dict[str, Any]:
+    raw = yaml.safe_load(path.read_text())
+    plan = load_plan_file((path.parent / raw["plan"]).resolve())
+    world = Rehearsal(plan.to_data(), plan, load_scenario_file(path, plan), timing=timing)
+    if engine is None:
+        return world.run()
+    engine.on_check_wait = world.on_check_wait
+    engine.on_approval = world.on_approval
+    engine.before_invoke = world.before_invoke
+    world.attach(engine)
+    result = engine.wait(world.start("iam"))
+    return {"outcome": result.outcome, "execution_id": result.execution_arn.rsplit(":", 1)[-1], "result": result}
+
+
+def _scenarios() -> list[Path]:
+    paths = []
+    for path in sorted(SCENARIOS.rglob("*.yaml")):
+        try:
+            load_plan_file((path.parent / yaml.safe_load(path.read_text())["plan"]).resolve())
+        except Exception:  # a scenario about an invalid plan reaches no function
+            continue
+        paths.append(path)
+    return paths
+
+
+class _Webhook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _slack_relay(engine: LocalEngine) -> None:
+    """The Slack notifier, relaying one notification to a webhook on this machine."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Webhook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        arn = engine.client("secretsmanager").create_secret(Name="cutover/slack", SecretString=url)["ARN"]
+        assert engine.iam_check is not None
+        engine.iam_check.slack_secret_arn = arn
+        engine.configure(SLACK_WEBHOOK_SECRET_ARN=arn)
+        message = {"event": "CutoverCompleted", "execution_id": "x", "plan": "orders", "outcome": "COMPLETED"}
+        event = {"Records": [{"Sns": {"Message": json.dumps(message), "Subject": "cutover"}}]}
+        engine.invoke("SlackNotifierFunction", event)
+    finally:
+        server.shutdown()
+
+
+def _operator_paths(engine: LocalEngine, zone: str) -> None:
+    """Abort mid-bake (the wait fails, the rollback reads who aborted); unlock a lock whose cutover is gone."""
+    from .test_operator import ManualClock
+
+    healthy_world(engine)
+    op = engine.operator(identity="arn:aws:iam::123456789012:user/ops")
+    clock = ManualClock(engine)
+    execution_id = engine.operator(identity="requester").start(make_plan(zone))
+    clock.run_until(op, execution_id, percent=50, kind="bake")
+    op.abort(execution_id, "the test aborts")
+    assert op.watch(execution_id, lambda s: None, interval=0.05)["outcome"] == "ROLLED_BACK"
+
+    op.store.acquire_locks([f"{zone}|{RECORD}|CNAME"], "gone-execution", "old-cutover")
+    op.unlock(RECORD, "its execution was deleted")
+
+
+def _stale_start(engine: LocalEngine) -> None:
+    """A start request delivered after RequestMaxAgeSeconds: refused, and said so."""
+    event = {
+        "version": "0",
+        "id": "stale",
+        "detail-type": "Cutover Requested",
+        "source": "cutover.control",
+        "account": "123456789012",
+        "time": "2020-01-01T00:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {"plan": {"name": "stale"}, "request_id": "stale"},
+    }
+    engine.invoke("StartCutoverFunction", event)
+
+
+@pytest.fixture(scope="module")
+def observed() -> dict[str, set[str]]:
+    with iam.observing() as seen:
+        for path in _scenarios():
+            _rehearse(path)
+        with local_engine() as engine:
+            zone = engine.create_zone("example.com")
+            engine.put_weighted_pair(zone, RECORD, "CNAME", {"legacy": 90, "aws": 10})
+            _operator_paths(engine, zone)
+            _stale_start(engine)
+            _slack_relay(engine)
+        # A long cutover goes on in a new execution, which reads the state its predecessor left.
+        _rehearse(SCENARIOS / "healthy.yaml", timing={"continue_after_events": 100})
+        with local_engine() as engine:
+            record = _rehearse(SCENARIOS / "data-drain-succeeds.yaml", engine=engine)
+            assert record["outcome"] == "COMPLETED"
+            op = engine.operator(identity="arn:aws:iam::123456789012:user/dba")
+            op.finalize(record["execution_id"], "orders-data-safe")
+    return seen
+
+
+def _granted(function: str) -> set[str]:
+    return {
+        a
+        for a in iam.granted_actions(iam.translated_template(), function)
+        if a not in USED_BY_AWS and not a.startswith(LOGS_AND_TRACES)
+    }
+
+
+def test_each_function_calls_exactly_the_actions_of_the_table(observed: dict[str, set[str]]) -> None:
+    """Given every path above, then each function's calls needed exactly the actions written down for it."""
+    assert {f: sorted(a) for f, a in observed.items()} == {f: sorted(a) for f, a in EXPECTED.items()}
+
+
+@pytest.mark.parametrize("function", sorted(EXPECTED))
+def test_each_role_grants_exactly_what_its_function_calls(function: str, observed: dict[str, set[str]]) -> None:
+    """Given the translated template, then the function's role grants each action its calls need, and
+    nothing else (but what AWS uses on its behalf, and logs and traces)."""
+    granted = _granted(function)
+    assert sorted(granted - observed.get(function, set())) == [], "granted, never used"
+    assert sorted(observed.get(function, set()) - granted) == [], "used, not granted"
+
+
+def test_the_observed_actions_beside_the_grants(
+    observed: dict[str, set[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The list a reviewer reads (pytest -s shows it): each function, what it called, what its role grants."""
+    lines = []
+    for function in sorted(EXPECTED):
+        granted = iam.granted_actions(iam.translated_template(), function)
+        lines.append(f"{function}")
+        lines.append(f"  called:  {', '.join(sorted(observed.get(function, set())))}")
+        lines.append(f"  granted: {', '.join(sorted(granted))}")
+    with capsys.disabled():
+        print("\n" + "\n".join(lines))
+    assert len(lines) == 3 * len(EXPECTED)
+
+
+# ------------------------------------------------------------------ a missing permission fails
+
+
+HEALTHY_RUN_USES = (
+    {
+        # What the healthy rehearsal exercises (the rest is exercised, and so checked, by the paths above).
+        ("PrepareFunction", a)
+        for a in EXPECTED["PrepareFunction"] - {"dynamodb:DeleteItem"}
+    }
+    | {
+        ("EvaluateGatesFunction", a)
+        for a in (
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+            "cloudwatch:DescribeAlarms",
+            "cloudwatch:GetMetricData",
+            "dms:DescribeReplicationTasks",
+            "sns:Publish",
+            "events:PutEvents",
+        )
+    }
+    | {("ShiftWeightsFunction", a) for a in EXPECTED["ShiftWeightsFunction"] - {"dynamodb:GetItem"}}
+    | {("AwaitSyncFunction", a) for a in EXPECTED["AwaitSyncFunction"]}
+    | {("RegisterWaitFunction", "dynamodb:PutItem")}
+    | {("FinalizeFunction", a) for a in EXPECTED["FinalizeFunction"] - {"dynamodb:DeleteItem"}}
+    | {
+        ("ControlFunction", a)
+        for a in ("dynamodb:GetItem", "dynamodb:PutItem", "events:PutEvents", "states:SendTaskSuccess")
+    }
+    | {("StartCutoverFunction", "states:StartExecution"), ("StartCutoverFunction", "states:DescribeExecution")}
+)
+
+
+@pytest.fixture
+def broken_engine() -> Iterator[LocalEngine]:
+    with local_engine() as engine:
+        yield engine
+
+
+@pytest.mark.access_denied
+@pytest.mark.parametrize("pair", sorted(HEALTHY_RUN_USES), ids=lambda p: f"{p[0]}-{p[1]}")
+def test_removing_any_permission_the_healthy_cutover_needs_fails(
+    pair: tuple[str, str], broken_engine: LocalEngine
+) -> None:
+    """Given the healthy rehearsal on a stack whose function lacks one permission it uses, then the call is
+    answered AccessDenied and recorded: the suite fails (tests/conftest.py), even where the handler goes on
+    (a notification that could not be published is not a failed cutover)."""
+    function, action = pair
+    assert broken_engine.iam_check is not None
+    broken_engine.iam_check.remove_permission(function, action)
+    before = len(iam.DENIALS)
+    # The start itself may fail: the entry point answers 503, the start function raises.
+    with contextlib.suppress(Exception):
+        _rehearse(SCENARIOS / "healthy.yaml", engine=broken_engine)
+    denied = {(d.function, d.request.action) for d in iam.DENIALS[before:]}
+    assert pair in denied
+
+
+# ------------------------------------------------------------------ who may do what, judged on the roles
+
+
+def _stack_check() -> iam.IamCheck:
+    stack = iam.LocalStack(
+        "123456789012",
+        "us-east-1",
+        "cutover-table",
+        "arn:aws:sns:us-east-1:123456789012:cutover-notifications",
+        "cutover",
+        "arn:aws:states:us-east-1:123456789012:stateMachine:cutover",
+    )
+    check = iam.IamCheck(stack)
+    check.allow_records("Z1", "api.example.com")
+    return check
+
+
+FUNCTIONS = sorted(set(EXPECTED) - {"SlackNotifierFunction"})
+
+
+@pytest.mark.access_denied
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_only_the_entry_point_completes_a_task_token(function: str) -> None:
+    """Given a task token, then only the control function's role may complete it, either way."""
+    check = _stack_check()
+    for operation in ("SendTaskSuccess", "SendTaskFailure"):
+        denial = check.check(function, "stepfunctions", operation, {"taskToken": "t", "output": "{}"})
+        assert (denial is None) == (function == "ControlFunction"), (function, operation, denial)
+
+
+@pytest.mark.access_denied
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_only_the_entry_point_puts_a_start_request_on_the_bus(function: str) -> None:
+    """Given a "Cutover Requested" event, then only the control function's role may put it on the bus: the
+    functions that publish notifications there are denied it by the bus's policy (explicitly), the others
+    by their own roles; notifications remain allowed to those that publish."""
+    check = _stack_check()
+    start = {"Entries": [{"EventBusName": "cutover", "Source": "cutover.control", "DetailType": "Cutover Requested"}]}
+    denial = check.check(function, "events", "PutEvents", start)
+    assert (denial is None) == (function == "ControlFunction"), denial
+    if denial is not None and "events:PutEvents" in EXPECTED[function]:
+        assert denial.result == "ExplicitlyDenied"  # the bus's policy, over the role's own grant
+        notice = {
+            "Entries": [{"EventBusName": "cutover", "Source": "cutover-controller", "DetailType": "CutoverCompleted"}]
+        }
+        assert check.check(function, "events", "PutEvents", notice) is None
+
+
+@pytest.mark.access_denied
+@pytest.mark.parametrize("function", sorted(set(FUNCTIONS) - {"ControlFunction", "StartCutoverFunction"}))
+def test_no_other_function_reads_a_token_or_writes_an_answer(function: str) -> None:
+    """Given the table, then no function but the control function reads a TOKEN# item or writes a CONTROL# or
+    REQUEST# item, whatever else its role allows on the table."""
+    check = _stack_check()
+    read = check.check(
+        function, "dynamodb", "GetItem", {"TableName": "cutover-table", "Key": {"pk": "TOKEN#e", "sk": "T"}}
+    )
+    assert read is not None and read.result in ("ExplicitlyDenied", "ImplicitlyDenied")
+    for key in ("CONTROL#e", "REQUEST#e"):
+        write = check.check(
+            function, "dynamodb", "PutItem", {"TableName": "cutover-table", "Item": {"pk": key, "sk": "x"}}
+        )
+        assert write is not None and write.result in ("ExplicitlyDenied", "ImplicitlyDenied"), key
+    control = _stack_check()
+    assert (
+        control.check(
+            "ControlFunction",
+            "dynamodb",
+            "GetItem",
+            {"TableName": "cutover-table", "Key": {"pk": "TOKEN#e", "sk": "T"}},
+        )
+        is None
+    )
+
+
+@pytest.mark.access_denied
+def test_dns_writes_are_held_to_the_stacks_records_and_upserts() -> None:
+    """Given the shift function's role, then it may UPSERT the allowed name in the allowed zone, and nothing
+    else: another name, a DELETE, another zone, a wildcard (which IAM sees as \\052)."""
+    check = _stack_check()
+
+    def change(zone: str, name: str, action: str = "UPSERT") -> iam.Denial | None:
+        batch = {"Changes": [{"Action": action, "ResourceRecordSet": {"Name": name, "Type": "CNAME"}}]}
+        return check.check(
+            "ShiftWeightsFunction", "route53", "ChangeResourceRecordSets", {"HostedZoneId": zone, "ChangeBatch": batch}
+        )
+
+    assert change("Z1", "API.example.com.") is None
+    assert change("Z1", "www.example.com") is not None
+    assert change("Z1", "api.example.com", "DELETE") is not None
+    assert change("Z2", "api.example.com") is not None
+    assert change("Z1", "*.example.com") is not None
