@@ -1,7 +1,7 @@
 """Cold start: each Lambda handler imported and its clients built in a fresh interpreter, against a bare boto3.
 
     make build                     # sam build: .aws-sam/build/ holds the layer and the functions
-    python bench/coldstart.py [--runs 15] [--build-dir .aws-sam/build] [--only prepare,alarm_event]
+    python bench/coldstart.py [--runs 15] [--build-dir .aws-sam/build] [--only prepare,control]
                               [--baseline-from-commit REV | --before-build-dir DIR] [--bytecode] [--no-save]
 
 What one measurement is: a new interpreter (``bench/_coldstart_child.py``) starts the clock, puts the
@@ -78,7 +78,7 @@ CLIENTS: dict[str, tuple[str, ...]] = {
     "register_wait": ("dynamodb",),
     "shift_weights": ("dynamodb", "route53"),
     "await_sync": ("dynamodb", "route53"),
-    "alarm_event": ("dynamodb", "stepfunctions"),
+    "control": ("dynamodb", "stepfunctions"),
     "rollback": ("dynamodb", "route53"),
     "finalize": ("dynamodb", "sns", "events"),
     "slack_notifier": ("secretsmanager",),
