@@ -39,6 +39,7 @@ from cutover_cli.engine.emulator import (
     default_session,
     function_arn,
     local_identity,
+    on_shared_session,
     template,
 )
 
@@ -151,17 +152,17 @@ class LocalEngine:
 
     def __enter__(self) -> LocalEngine:
         self.emulator.start()
-        self._reset_library(clients=not self.emulator.in_process)
+        # The library's clients are kept from one engine to the next, but only those made on the engine's
+        # session carry its hooks (faults, served APIs, the IAM check): clients a test made before the first
+        # engine of the process, on another session, are made anew.
+        self._reset_library(clients=not self.emulator.in_process or not on_shared_session())
         moto_adapter.PATCHES.enter(self.dispatcher.call, self.retry_scale)
         _ENGINES.append(self)
         self._scale_library_backoff()
         default_session({"before-call": _serve_or_fault, "provide-client-params": _observe})
         self.emulator.create_resources()
         if self.check_iam:
-            stack = iam.LocalStack(
-                ACCOUNT, REGION, TABLE_NAME, self.emulator.topic_arn, BUS_NAME, self.emulator.state_machine_arn
-            )
-            self.dispatcher.iam = iam.IamCheck(stack)
+            self.dispatcher.iam = iam.IamCheck(iam.LocalStack.of_local_engine())
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -55,7 +55,7 @@ example:
 
 OPERATE_HELP = {
     "start": (
-        "put a 'Cutover Requested' event for a plan and print the execution id",
+        "request a cutover through the stack's entry point (signed as you) and print the execution id",
         "cutover start examples/plans/orders-single.yaml --stack cutover-controller",
     ),
     "status": (
@@ -63,7 +63,7 @@ OPERATE_HELP = {
         "cutover status orders-cutover-3f2a9c --watch",
     ),
     "approve": (
-        "approve the step the cutover waits to shift to, or --refuse it (recorded with your AWS identity)",
+        "approve the step the cutover waits to shift to, or --refuse it (recorded with your verified AWS identity)",
         "cutover approve orders-cutover-3f2a9c",
     ),
     "confirm-fence": (

@@ -316,14 +316,7 @@ def test_removing_any_permission_the_healthy_cutover_needs_fails(
 
 
 def _stack_check() -> iam.IamCheck:
-    stack = iam.LocalStack(
-        "123456789012",
-        "us-east-1",
-        "cutover-table",
-        "arn:aws:sns:us-east-1:123456789012:cutover-notifications",
-        "cutover",
-        "arn:aws:states:us-east-1:123456789012:stateMachine:cutover",
-    )
+    stack = iam.LocalStack.of_local_engine()
     check = iam.IamCheck(stack)
     check.allow_records("Z1", "api.example.com")
     return check

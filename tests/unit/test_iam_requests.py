@@ -12,14 +12,7 @@ import pytest
 
 from cutover_cli.engine.iam import LocalStack, Request, normalized_record_name, requests_for
 
-STACK = LocalStack(
-    "123456789012",
-    "us-east-1",
-    "cutover-table",
-    "arn:aws:sns:us-east-1:123456789012:cutover-notifications",
-    "cutover",
-    "arn:aws:states:us-east-1:123456789012:stateMachine:cutover",
-)
+STACK = LocalStack.of_local_engine()
 TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/cutover-table"
 LEADING = "dynamodb:LeadingKeys"
 

@@ -7,7 +7,6 @@ EventBridge rules under test are the ones ``sam deploy`` would create.
 
 from __future__ import annotations
 
-import copy
 import importlib.metadata
 import json
 import re
@@ -18,12 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.translator import Translator
 
 from cutover_cli import sam_template
+from cutover_cli.engine.iam import sam_translate
 
 ROOT = sam_template.repo_root()
 TEMPLATE = sam_template.load_template()
@@ -103,20 +100,8 @@ DMS_LATENCY_SEARCH = (
 def _sam_to_cloudformation(
     template: dict[str, Any], definition: dict[str, Any], parameter_values: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Run the SAM translator offline: local code locations become placeholder S3 URIs
-    (as ``sam validate`` does) and the state machine gets its definition inline."""
-    tpl = copy.deepcopy(template)
-    for logical_id, resource in tpl["Resources"].items():
-        props = resource.get("Properties", {})
-        for key in ("CodeUri", "ContentUri"):
-            if isinstance(props.get(key), str):
-                props[key] = f"s3://placeholder-bucket/{logical_id}"
-        if "DefinitionUri" in props:
-            props.pop("DefinitionUri")
-            props["Definition"] = definition
-    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name="us-east-1"))
-    # SAM ships the managed policy names it needs; nothing is looked up in an account.
-    return translator.translate(tpl, parameter_values=parameter_values or {}, get_managed_policy_map=lambda: {})
+    """Run the SAM translator offline, as the local engine's IAM check does (cutover_cli/engine/iam.py)."""
+    return sam_translate(template, definition, parameter_values)
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -134,6 +134,13 @@ def default_session(handlers: dict[str, Any]) -> Any:
     return _SESSION[0]
 
 
+def on_shared_session() -> bool:
+    """Whether boto3's default session is the engines' shared one (so clients made from it carry the hooks)."""
+    import boto3
+
+    return bool(_SESSION) and boto3.DEFAULT_SESSION is _SESSION[0]
+
+
 def shared_client(service: str) -> Any:
     """A client of the emulator, made once per process and endpoint (client creation is slow and not
     thread-safe); `cutover local`'s HTTP endpoint gets its own."""

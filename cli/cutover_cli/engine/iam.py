@@ -128,20 +128,34 @@ class LocalStack:
     def role_arn(self, function: str) -> str:
         return self.arn("iam", f"role/{function}Role", region=False)
 
+    @classmethod
+    def of_local_engine(cls) -> LocalStack:
+        """The names the local engine gives the stack's resources (engine/emulator.py)."""
+        from cutover_cli.engine import emulator as e
+
+        return cls(
+            e.ACCOUNT,
+            e.REGION,
+            e.TABLE_NAME,
+            f"arn:aws:sns:{e.REGION}:{e.ACCOUNT}:{e.TOPIC_NAME}",
+            e.BUS_NAME,
+            f"arn:aws:states:{e.REGION}:{e.ACCOUNT}:stateMachine:{e.STATE_MACHINE_NAME}",
+        )
+
 
 # ------------------------------------------------------------------ the roles, as sam deploy makes them
 
 
-@cache
-def translated_template() -> dict[str, Any]:
-    """template.yaml through the SAM translator, offline (as ``sam validate`` runs it): code locations become
-    placeholder S3 URIs and the state machine gets its definition inline."""
+def sam_translate(
+    template: dict[str, Any], definition: dict[str, Any], parameter_values: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A SAM template through the SAM translator, offline (as ``sam validate`` runs it): local code locations
+    become placeholder S3 URIs and the state machine gets ``definition`` inline."""
     import boto3
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator
 
-    tpl = copy.deepcopy(sam_template.load_template())
-    definition = json.loads((sam_template.repo_root() / "statemachine" / "cutover.asl.json").read_text())
+    tpl = copy.deepcopy(template)
     for logical_id, resource in tpl["Resources"].items():
         props = resource.get("Properties", {})
         for key in ("CodeUri", "ContentUri"):
@@ -152,8 +166,17 @@ def translated_template() -> dict[str, Any]:
             props["Definition"] = definition
     translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name="us-east-1"))
     # SAM ships the managed policy names it needs; nothing is looked up in an account.
-    translated: dict[str, Any] = translator.translate(tpl, parameter_values={}, get_managed_policy_map=lambda: {})
+    translated: dict[str, Any] = translator.translate(
+        tpl, parameter_values=parameter_values or {}, get_managed_policy_map=lambda: {}
+    )
     return translated
+
+
+@cache
+def translated_template() -> dict[str, Any]:
+    """The project's template.yaml, translated as ``sam deploy`` would."""
+    definition = json.loads((sam_template.repo_root() / "statemachine" / "cutover.asl.json").read_text())
+    return sam_translate(sam_template.load_template(), definition)
 
 
 class Resolver:
