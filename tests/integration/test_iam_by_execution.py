@@ -62,9 +62,15 @@ EXPECTED: dict[str, set[str]] = {
         "route53:ListResourceRecordSets",  # drift: the records still hold the last weights written
         "route53:ChangeResourceRecordSets",
     },
-    "AwaitSyncFunction": {"dynamodb:PutItem", "dynamodb:Query", "route53:GetChange"},
+    "AwaitSyncFunction": {
+        "dynamodb:GetItem",  # the plan Prepare kept (cutover/stored.py), on a cold container
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "route53:GetChange",
+    },
     "RegisterWaitFunction": {"dynamodb:PutItem"},
     "RollbackFunction": {
+        "dynamodb:GetItem",  # the plan and the snapshot Prepare kept, on a cold container
         "dynamodb:PutItem",
         "dynamodb:Query",  # who aborted
         "route53:ChangeResourceRecordSets",

@@ -700,18 +700,25 @@ def granted_actions(cfn: dict[str, Any], function: str) -> set[str]:
 
 
 class _Running:
-    """``with running_as(function):`` marks the calls made in this context as the function's."""
+    """``with running_as(function):`` the calls made in this context are the function's (judged on its role),
+    and the library's container caches are the function's own (cutover/stored.py), as on Lambda, where
+    each function runs in containers of its own: a read one function's cache would spare another is made."""
 
     def __init__(self, function: str) -> None:
         self.function = function
-        self.token: contextvars.Token[str | None] | None = None
+        self.tokens: tuple[contextvars.Token[str | None], contextvars.Token[str]] | None = None
 
     def __enter__(self) -> None:
-        self.token = CURRENT_FUNCTION.set(self.function)
+        from cutover import stored
+
+        self.tokens = (CURRENT_FUNCTION.set(self.function), stored.CONTAINER.set(self.function))
 
     def __exit__(self, *exc: object) -> None:
-        if self.token is not None:
-            CURRENT_FUNCTION.reset(self.token)
+        from cutover import stored
+
+        if self.tokens is not None:
+            CURRENT_FUNCTION.reset(self.tokens[0])
+            stored.CONTAINER.reset(self.tokens[1])
 
 
 def running_as(function: str) -> _Running:
