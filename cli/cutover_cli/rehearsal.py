@@ -158,6 +158,9 @@ class Rehearsal:
         self._faults_seen = 0
         self._synced: dict[tuple[str, str], Any] = {}
         self.alarm_events: list[float] = []  # when each alarm event reached the controller
+        self.rollback_started: float | None = None  # when the rollback function was first invoked
+        # (wall clock, virtual second) each time the virtual clock moved: places the ledger's entries on it
+        self.clock_marks: list[tuple[datetime, int]] = [(datetime.now(UTC), 0)]
         self.pending_polls = 0
         self.records: list[dict[str, str]] = []
         self.timing = dict(timing or {})
@@ -223,7 +226,7 @@ class Rehearsal:
         }
         reaction = self._reaction(engine)
         execution_id = result.execution_arn.rsplit(":", 1)[-1]
-        ledger = engine.ledger(execution_id)
+        ledger = self._on_virtual_clock(engine.ledger(execution_id))
         fault_log = list(engine.fault_log)
         final = self._plan_zone_ids(result.final or {})
         output: dict[str, Any] = {
@@ -265,12 +268,38 @@ class Rehearsal:
         return json.loads(text)
 
     def _reaction(self, engine: LocalEngine) -> float | None:
-        """Seconds from the first alarm event's arrival to the next Route 53 change batch
-        (the rollback's, when the alarm breached)."""
-        if not self.alarm_events:
+        """Seconds from the alarm event that led to the rollback to the rollback's Route 53 change batch.
+        None unless the change batch after an alarm event is the rollback's: an alarm under the plan's
+        failure threshold is followed by the next shift, which is no reaction to it."""
+        if self.rollback_started is None:
             return None
-        submitted = engine.first_call_after("route53", "ChangeResourceRecordSets", self.alarm_events[0])
-        return None if submitted is None else round(submitted - self.alarm_events[0], 4)
+        events = [at for at in self.alarm_events if at <= self.rollback_started]
+        if not events:
+            return None
+        submitted = engine.first_call_after("route53", "ChangeResourceRecordSets", events[-1])
+        if submitted is None or submitted < self.rollback_started:
+            return None  # the batch after the alarm event was a shift (or the rollback wrote nothing)
+        return round(submitted - events[-1], 4)
+
+    def _tick(self, seconds: int) -> None:
+        """Virtual time moves on by ``seconds``."""
+        self.t += seconds
+        self.clock_marks.append((datetime.now(UTC), self.t))
+
+    def _on_virtual_clock(self, ledger: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The ledger with each entry's virtual second ``t`` (the chart's clock): the virtual time in force
+        when the entry was written (its sort key holds the wall-clock microsecond it was written at)."""
+        out = []
+        for entry in ledger:
+            written = _written_at(entry)
+            t = 0
+            if written is not None:
+                for wall, virtual in self.clock_marks:
+                    if wall > written:
+                        break
+                    t = virtual
+            out.append({**entry, "t": t} if written is not None else dict(entry))
+        return out
 
     def _limits(self) -> dict[str, dict[str, float]]:
         if not self.plan:
@@ -465,7 +494,7 @@ class Rehearsal:
     def _interval(self, engine: LocalEngine, payload: dict[str, Any]) -> bool:
         """One check interval passes: apply the timeline entries due, deliver alarm events. True when an
         event woke the wait (it is over)."""
-        self.t += self.interval
+        self._tick(self.interval)
         fired = self._apply_due(point_of_wait(payload["wait"]), deliver=True)
         woke = False
         for alarm in fired:
@@ -496,6 +525,8 @@ class Rehearsal:
 
     def before_invoke(self, function: str, payload: dict[str, Any]) -> None:
         self._note_faults()
+        if function == "RollbackFunction" and self.rollback_started is None:
+            self.rollback_started = time.perf_counter()
         if function == "EvaluateGatesFunction":
             # Entries due here that no wait came before (the first preflight check, bakes of 0 s, a drain's first).
             self._apply_due(point_of_document(payload["state"]["cutover"]), deliver=False)
@@ -512,10 +543,26 @@ class Rehearsal:
             self._sample("shift", doc, record.payload)
             percent = doc["steps"][doc["progress"]["step_index"]]
             self.markers.append({"t": self.t, "kind": "shift", "label": f"shift to {percent}%"})
-            self.t += self._plan_ttl(doc)  # INSYNC (instant here) plus one TTL before the bake
+            self._tick(self._plan_ttl(doc))  # INSYNC (instant here) plus one TTL before the bake
         elif record.function == "RollbackFunction":
             self._sample("rollback", doc, record.payload)
             self.markers.append({"t": self.t, "kind": "rollback", "label": "rollback to snapshot"})
+
+    def _traffic_percent(self, written: dict[str, dict[str, int]]) -> list[int]:
+        """The percent of traffic on `to` in ``written`` (weights by record key), lowest and highest when the
+        records differ (one value when they agree; empty when none is known)."""
+        sides = {
+            (self.zone_map.get(r["hosted_zone_id"], r["hosted_zone_id"]), normalize_name(r["name"]), r["type"]): r["to"]
+            for r in self.records
+        }
+        shares = set()
+        for key, weights in written.items():
+            zone, name, rtype = weights_mod.split_key(key)
+            to = sides.get((zone, normalize_name(name), rtype))
+            total = sum(weights.values())
+            if to is not None and total > 0:
+                shares.add(round(100 * weights.get(to, 0) / total))
+        return sorted({min(shares), max(shares)}) if shares else []
 
     @staticmethod
     def _plan_ttl(doc: dict[str, Any]) -> int:
@@ -558,11 +605,28 @@ class Rehearsal:
             "healthy": last.get("healthy") if evaluation else None,
             "reasons": last.get("reasons", []) if evaluation else [],
             "woken_by": ((payload.get("state") or {}).get("wake") or {}).get("woken_by") if evaluation else None,
+            # Where traffic is while this happened: the share on `to` of the weights written last (a drain, a
+            # fence or an approval waits at the previous step's weights), and failed evaluations in a row.
+            "traffic_percent": self._traffic_percent(doc.get("last_written") or {}),
+            "failures": progress.get("consecutive_failures", 0) if evaluation else None,
+            "failure_threshold": self.plan.failure_threshold if self.plan else None,
         }
         if evaluation and sample["next"] in ("rollback", "abandon"):
             self.markers.append({"t": self.t, "kind": "breach", "label": "; ".join(sample["reasons"])})
         self.samples.append(sample)
         self.observer(kind, sample)
+
+
+def _written_at(entry: dict[str, Any]) -> datetime | None:
+    """When a ledger entry was written: its sort key's microsecond (``LEDGER#<time>#...``), else ``at``."""
+    parts = str(entry.get("sk") or "").split("#")
+    for text in ([parts[1]] if len(parts) > 2 else []) + [str(entry.get("at") or "")]:
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return None
 
 
 def expectation_met(scenario: Scenario, output: dict[str, Any]) -> tuple[bool, list[str]]:

@@ -731,10 +731,21 @@ def _elapsed(at: Any, first: datetime | None) -> str:
     return f"{sign}{seconds // 60}:{seconds % 60:02d}"
 
 
+def _virtual(t: Any) -> str:
+    """A virtual second as the chart counts it (minutes since the start): ``+13:00``."""
+    if isinstance(t, bool) or not isinstance(t, int | float) or math.isnan(t):
+        return ""
+    seconds = int(t)
+    return f"+{seconds // 60}:{seconds % 60:02d}"
+
+
 def _ledger_html(data: Mapping[str, Any]) -> str:
     entries = [e for e in data.get("ledger") or [] if isinstance(e, dict)]
     if not entries:
         return '<section class="card"><h2>Ledger</h2><p class="muted">The ledger is empty.</p></section>'
+    # A rehearsal's entries carry their virtual second ``t``, the chart's clock: that is the time shown (the
+    # wall clock of a rehearsal is a few seconds for hours of virtual time; it stays in the full entry).
+    virtual = any("t" in e for e in entries)
     first = next((t for t in (_parse_at(e.get("at")) for e in entries) if t is not None), None)
     rows = []
     for entry in entries:
@@ -744,16 +755,22 @@ def _ledger_html(data: Mapping[str, Any]) -> str:
         css = kind
         if kind == "evaluation" and isinstance(payload, dict) and payload.get("decision") in ("rollback", "abandon"):
             css = "breach"
-        rows.append(
-            f'<tr class="k-{_e(css)}"><td class="time">{_e(entry.get("at"))}</td>'
+        when = (
+            f'<td class="num">{_e(_virtual(entry.get("t")))}</td>'
+            if virtual
+            else f'<td class="time">{_e(entry.get("at"))}</td>'
             f'<td class="num">{_e(_elapsed(entry.get("at"), first))}</td>'
+        )
+        rows.append(
+            f'<tr class="k-{_e(css)}">{when}'
             f'<td class="kind">{_e(kind)}</td>'
             f"<td><details><summary>{_e(ledger_summary(kind, payload))}</summary>"
             f"<pre>{_e(full)}</pre></details></td></tr>"
         )
+    head = "<th>Virtual time (min:s since start, as the chart)</th>" if virtual else "<th>Time</th><th>Elapsed</th>"
     return (
         '<section class="card"><h2>Ledger</h2>'
-        "<table><thead><tr><th>Time</th><th>Elapsed</th><th>Kind</th><th>Summary (open for the full entry)</th>"
+        f"<table><thead><tr>{head}<th>Kind</th><th>Summary (open for the full entry)</th>"
         f"</tr></thead><tbody>{''.join(rows)}</tbody></table></section>"
     )
 

@@ -3,6 +3,7 @@ over HTTP against `cutover local`'s emulator (the --local path a person uses).""
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,8 @@ def plan_file(tmp_path: Path, zone: str, **extra: Any) -> Path:
 def test_commands_through_the_entry_point(
     engine: LocalEngine, zone: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """start prints the id; status --watch --json follows it to the end; report --html writes the record;
+    """start prints the id; status --watch --json follows it to the end; report --html writes the record and
+    prints only its path (the ledger without --html; with --json, the ledger as JSON and the path on stderr);
     approve on a finished cutover exits 1 with the reason; an invalid plan exits 2."""
     healthy_world(engine)
     op: Operator = engine.operator(identity="arn:aws:iam::123456789012:user/ops")
@@ -47,7 +49,15 @@ def test_commands_through_the_entry_point(
 
     html = tmp_path / "record.html"
     assert main(["report", execution_id, "--html", str(html)], operator=op) == 0
-    assert "shift" in capsys.readouterr().out and "COMPLETED" in html.read_text()
+    out, err = capsys.readouterr()
+    assert out == f"{html}\n" and err == ""  # with --html: only the path written, not the ledger too
+    assert "COMPLETED" in html.read_text()
+    assert main(["report", execution_id], operator=op) == 0
+    assert "shift" in capsys.readouterr().out  # without --html the ledger is printed
+    again = tmp_path / "again.html"
+    assert main(["report", execution_id, "--html", str(again), "--json"], operator=op) == 0
+    out, err = capsys.readouterr()
+    assert "outcome" in [e["kind"] for e in json.loads(out)] and f"change record: {again}" in err
 
     assert main(["approve", execution_id], operator=op) == 1
     assert "is not running" in capsys.readouterr().err

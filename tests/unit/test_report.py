@@ -404,3 +404,22 @@ def test_write_report_accepts_a_path_and_overwrites(tmp_path: Path) -> None:
     assert write_report(rejected_run(), target) == target
     text = target.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>") and "REJECTED" in text
+
+
+def test_a_rehearsals_ledger_is_shown_on_the_charts_virtual_clock() -> None:
+    """Given a rehearsal's ledger, whose entries carry their virtual second ``t`` (22 virtual minutes that took
+    three wall-clock seconds), when rendered, then each row shows that virtual time, the chart's clock, and
+    the wall clock is left to the full entry (no wall-clock time column beside the virtual chart)."""
+    data = rollback_run()
+    virtual = [0, 0, 60, 1320, 1320, 1400]
+    for second, (entry, t) in enumerate(zip(data["ledger"], virtual, strict=True)):
+        entry["at"] = f"2026-11-21T08:00:0{second // 2}.000Z"
+        entry["t"] = t
+    page = render_report_html(data)
+    ledger = page[page.index("<h2>Ledger</h2>") :]
+    assert "Virtual time" in ledger and "<th>Elapsed</th>" not in ledger
+    assert '<td class="num">+22:00</td><td class="kind">rollback</td>' in ledger
+    assert '<td class="num">+1:00</td><td class="kind">shift</td>' in ledger
+    assert '<td class="num">+23:20</td><td class="kind">outcome</td>' in ledger
+    assert '<td class="time">' not in ledger  # no wall-clock column
+    assert "+0:02" not in ledger  # the wall clock's elapsed seconds are not shown as the time

@@ -24,6 +24,9 @@ the Step Functions integration (``states:startExecution``) passes   maps them as
 the ASL's parameters to boto3 as written, and its result back as    boto3's ``stateMachineArn``, and the result's
 boto3 returns it (moto leaves both mappings empty), so the          ``executionArn`` back to ``ExecutionArn``
 parameters AWS documents (``StateMachineArn``, ``Input``) fail
+``Route53.change_resource_record_sets`` answers every change batch  gives each batch its own id, as Route 53 does:
+with the same change id (``C2682N5HXP0BZ4``)                        ``CLOCAL00000001``, ``CLOCAL00000002``... in
+                                                                    the order accepted (from 1 with each emulator)
 =================================================================  =============================================
 
 :func:`check` verifies each target still exists with the shape the patch relies on; a test calls it,
@@ -53,6 +56,7 @@ PARSER = "moto.stepfunctions.parser.asl.parse.asl_parser"
 JSON_PATH = "moto.stepfunctions.parser.asl.utils.json_path"
 SFN_TASK = "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn"
 RESULT_PATH = "moto.stepfunctions.parser.asl.component.common.path.result_path"
+ROUTE53_RESPONSES = "moto.route53.responses"
 
 # (module, attribute, the parameters the patch relies on; None: not a function we replace)
 TARGETS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
@@ -64,7 +68,16 @@ TARGETS: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     (JSON_PATH, "parse", None),
     (RESULT_PATH, "parse", None),
     (SFN_TASK, "StateTaskServiceSfn", None),
+    (ROUTE53_RESPONSES, "Route53", None),
 )
+
+CHANGE_ID_PREFIX = "CLOCAL"  # Route 53's change ids are upper-case letters and digits, e.g. C2682N5HXP0BZ4
+
+
+def change_id(n: int) -> str:
+    """The emulator's ``n``-th change batch's id (1, 2, ...): distinct within a run, the same in every run."""
+    return f"{CHANGE_ID_PREFIX}{n:08d}"  # 14 characters, as Route 53's
+
 
 # Invoke = (function name or ARN, payload) -> (result JSON, error type or None)
 Invoke = Callable[[str, Any], tuple[Any, str | None]]
@@ -120,6 +133,9 @@ def check() -> list[str]:
     stubber = getattr(importlib.import_module(STUBBER), "botocore_stubber", None)
     if stubber is not None and not callable(getattr(stubber, "process_request", None)):
         problems.append(f"{STUBBER}.botocore_stubber.process_request: does not exist")
+    route53 = getattr(importlib.import_module(ROUTE53_RESPONSES), "Route53", None)
+    if route53 is not None and not callable(getattr(route53, "change_resource_record_sets", None)):
+        problems.append(f"{ROUTE53_RESPONSES}.Route53.change_resource_record_sets: does not exist")
     return problems
 
 
@@ -219,6 +235,7 @@ class _Installed:
                 for key in list(response):
                     response[key[:1].upper() + key[1:]] = response.pop(key)
 
+        route53 = module(ROUTE53_RESPONSES).Route53
         replacements: list[tuple[Any, str, Any]] = [
             (module(LAMBDA_EVAL), "_invoke_lambda_function", self.invoke_lambda),
             (module(RETRIER), "time", types.SimpleNamespace(sleep=self.retry_sleep)),
@@ -229,10 +246,28 @@ class _Installed:
             (module(RESULT_PATH), "parse", _memoized(module(RESULT_PATH).parse)),
             (sfn_task, "_normalise_parameters", normalise_parameters),
             (sfn_task, "_normalise_response", normalise_response),
+            (route53, "change_resource_record_sets", self._own_change_ids(route53.change_resource_record_sets)),
         ]
         self.saved = [(target, name, target.__dict__.get(name, _ABSENT)) for target, name, _ in replacements]
         for target, name, value in replacements:
             setattr(target, name, value)
+
+    def _own_change_ids(self, own_change: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """moto's ChangeResourceRecordSets, answering with the batch's own change id."""
+
+        def change_with_its_own_id(responses: Any) -> Any:
+            result = own_change(responses)
+            info = getattr(result, "result", None)
+            if isinstance(info, dict) and isinstance(info.get("ChangeInfo"), dict):
+                # Counted on the Route 53 backend, which each emulator's start resets: every run counts from 1.
+                backend = responses.backend
+                with self.lock:
+                    n = int(getattr(backend, "_cutover_change_batches", 0)) + 1
+                    backend._cutover_change_batches = n
+                info["ChangeInfo"]["Id"] = f"/change/{change_id(n)}"
+            return result
+
+        return change_with_its_own_id
 
     def _remove(self) -> None:
         for target, name, value in reversed(self.saved):
