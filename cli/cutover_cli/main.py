@@ -7,6 +7,7 @@ import gc
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,18 @@ OPERATE_HELP = {
         "free a record's lock whose cutover is gone (ended or never started), recorded in its ledger",
         'cutover unlock api.example.com --reason "execution deleted by hand"',
     ),
+    "check": (
+        "check a plan against the stack and the account, read-only, and show the dry run (exit 1 naming every problem)",
+        "cutover check examples/plans/orders-single.yaml --stack cutover-controller",
+    ),
+    "list": (
+        "list the running and latest cutovers: id, plan, outcome, start, records",
+        "cutover list --limit 10",
+    ),
+    "history": (
+        "list the cutovers that changed a record, newest first, with its weights before and after",
+        "cutover history api.example.com",
+    ),
 }
 
 
@@ -108,30 +121,8 @@ def _add_operator_commands(sub: Any) -> None:
             "exit status: 0 done, 1 the action is not possible now (the message says why), 2 bad input."
         )
         p = sub.add_parser(command, help=summary, description=description, formatter_class=fmt)
-        if command == "start":
-            p.add_argument("plan", metavar="PLAN", help="the plan file (YAML or JSON)")
-            p.add_argument("--request-id", help="idempotency key: the same id never starts a second cutover")
-        elif command == "unlock":
-            p.add_argument("record", metavar="RECORD", help="a record name, or a lock key ZONE|name|TYPE")
-            p.add_argument("--reason", required=True, help="why: recorded in the ledger of the cutover that held it")
-        else:
-            p.add_argument("execution_id", metavar="ID", help="the execution id `cutover start` printed")
-        if command == "abort":
-            p.add_argument("--reason", required=True, help="why: recorded in the ledger and the notifications")
-        if command in ("approve", "confirm-fence"):
-            p.add_argument(
-                "--refuse", action="store_true", help="refuse instead: the cutover rolls back (needs --reason)"
-            )
-            p.add_argument("--reason", help="why it is refused: recorded in the ledger and the notifications")
-        if command == "finalize":
-            p.add_argument("--confirm", metavar="NAME", help="the cutover's name, typed out (asked for when omitted)")
-        if command == "status":
-            p.add_argument("--watch", action="store_true", help="refresh until the cutover ends")
-            p.add_argument("--interval", type=float, default=5.0, help="seconds between refreshes (default 5)")
-            p.add_argument("--json", action="store_true", help="print the status as JSON")
-        if command == "report":
-            p.add_argument("--html", metavar="FILE", help="write the change record as a self-contained HTML page")
-            p.add_argument("--json", action="store_true", help="print the ledger as JSON")
+        _SUBJECT.get(command, _execution_subject)(p, command)
+        _OPTIONS.get(command, lambda _: None)(p)
         p.add_argument("--stack", help="CloudFormation stack name (default: stack_name in samconfig.toml)")
         p.add_argument("--region", help="AWS region (default: your AWS configuration)")
         p.add_argument("--local", action="store_true", help="use the local emulator started by `cutover local`")
@@ -142,10 +133,76 @@ def _add_operator_commands(sub: Any) -> None:
             help="with --local: who you are (simulated; default 'operator'): the local controller, like a stack, "
             "lets the requester of a cutover not approve it",
         )
-        if command == "promote":
-            p.add_argument(
-                "--step", type=int, metavar="PERCENT", help="refused unless the step baking now is this percent"
-            )
+
+
+def _execution_subject(p: argparse.ArgumentParser, command: str) -> None:
+    p.add_argument("execution_id", metavar="ID", help="the execution id `cutover start` printed")
+
+
+def _plan_subject(p: argparse.ArgumentParser, command: str) -> None:
+    p.add_argument("plan", metavar="PLAN", help="the plan file (YAML or JSON)")
+    if command == "start":
+        p.add_argument("--request-id", help="idempotency key: the same id never starts a second cutover")
+
+
+def _listing_subject(p: argparse.ArgumentParser, command: str) -> None:
+    if command == "history":
+        p.add_argument("record", metavar="RECORD", help="a record name (any case, with or without its dot)")
+    p.add_argument(
+        "--limit", type=int, default=20 if command == "list" else 200, help="how many recent cutovers to read"
+    )
+
+
+def _record_subject(p: argparse.ArgumentParser, command: str) -> None:
+    p.add_argument("record", metavar="RECORD", help="a record name, or a lock key ZONE|name|TYPE")
+    p.add_argument("--reason", required=True, help="why: recorded in the ledger of the cutover that held it")
+
+
+def _answer_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--refuse", action="store_true", help="refuse instead: the cutover rolls back (needs --reason)")
+    p.add_argument("--reason", help="why it is refused: recorded in the ledger and the notifications")
+
+
+def _json_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print it as JSON")
+
+
+def _status_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--watch", action="store_true", help="follow it until it ends: redrawn in place on a terminal")
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between refreshes (default 5)")
+    _json_option(p)
+
+
+def _report_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--html", metavar="FILE", help="write the change record as a self-contained HTML page")
+    p.add_argument("--json", action="store_true", help="print the ledger as JSON")
+
+
+_SUBJECT: dict[str, Callable[[argparse.ArgumentParser, str], None]] = {
+    "start": _plan_subject,
+    "check": _plan_subject,
+    "list": _listing_subject,
+    "history": _listing_subject,
+    "unlock": _record_subject,
+}
+_OPTIONS: dict[str, Callable[[argparse.ArgumentParser], object]] = {
+    "abort": lambda p: p.add_argument(
+        "--reason", required=True, help="why: recorded in the ledger and the notifications"
+    ),
+    "approve": _answer_options,
+    "confirm-fence": _answer_options,
+    "finalize": lambda p: p.add_argument(
+        "--confirm", metavar="NAME", help="the cutover's name, typed out (asked for when omitted)"
+    ),
+    "status": _status_options,
+    "report": _report_options,
+    "check": _json_option,
+    "list": _json_option,
+    "history": _json_option,
+    "promote": lambda p: p.add_argument(
+        "--step", type=int, metavar="PERCENT", help="refused unless the step baking now is this percent"
+    ),
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -257,11 +314,56 @@ def _load_inputs(plan_path: Path, scenario_path: Path) -> tuple[Any, Plan | None
     raise ScenarioInvalid([f"{plan_path}: {p}" for p in problems])
 
 
+def _report_path_problem(path: Path) -> str | None:
+    """Why the HTML report cannot be written at ``path`` (None when, as far as can be known before the
+    run, it can): a directory, a folder on the way that is a file, a place this user may not write."""
+    if path.is_dir():
+        return f"is a directory; give the HTML file to write, e.g. {path / 'report.html'}"
+    if path.exists() and not os.access(path, os.W_OK):
+        return "is not writable (permission denied)"
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # write_report creates the missing folders: the first existing one decides
+    if not folder.is_dir():
+        return f"cannot be created: {folder} is not a directory"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"cannot be created: {folder} is not writable (permission denied)"
+    return None
+
+
+def _report_error(path: Path, problem: str) -> int:
+    print(f"cutover rehearse: --report {path}: {problem}", file=sys.stderr)
+    return EXIT_INVALID
+
+
+def _write_rehearsal_report(path: Path, record: dict[str, Any], view: Any) -> bool:
+    """Write the rehearsal's HTML report; False (said in one line) when it cannot be written."""
+    from cutover_cli.report import write_report
+
+    output = record["output"]
+    data = {
+        **record,
+        **{k: output[k] for k in ("outcome", "reason", "steps", "notifications", "route53_change_batches")},
+    }
+    try:
+        written = write_report(data, path)
+    except OSError as err:  # what could not be known before the run (a disk full, a folder removed meanwhile)
+        _report_error(path, f"cannot be written: {err.strerror or err}")
+        return False
+    if view:
+        view.say(f"report: {written}")
+    return True
+
+
 def _rehearse(args: argparse.Namespace) -> int:
     from cutover_cli.engine import iam
     from cutover_cli.rehearsal import Rehearsal, expectation_met
     from cutover_cli.view import LiveView
 
+    if args.report:
+        problem = _report_path_problem(Path(args.report))
+        if problem is not None:
+            return _report_error(Path(args.report), problem + "; nothing ran")
     try:
         raw, plan, scenario = _load_inputs(Path(args.plan), Path(args.scenario))
     except PlanInvalid as err:
@@ -284,23 +386,16 @@ def _rehearse(args: argparse.Namespace) -> int:
             f"note: IAM not checked ({iam.MODE_VARIABLE}=off, or no IAM evaluator: make iam-evaluator)", file=sys.stderr
         )
     record.update(expect=scenario.expect.model_dump() if scenario.expect else None, expect_met=met)
-    if args.report:
-        from cutover_cli.report import write_report
-
-        data = {
-            **record,
-            **{k: output[k] for k in ("outcome", "reason", "steps", "notifications", "route53_change_batches")},
-        }
-        path = write_report(data, args.report)
-        if view:
-            view.say(f"report: {path}")
+    if args.report and not _write_rehearsal_report(Path(args.report), record, view):
+        return EXIT_INVALID
     if args.json:
         print(json.dumps(output, sort_keys=False))
     elif view:
         view.summary(output, met, problems)
         if record.get("reaction_seconds") is not None:
             view.say(
-                f"reaction: {record['reaction_seconds'] * 1000:.0f} ms from the alarm event to the next change batch"
+                f"reaction: {record['reaction_seconds'] * 1000:.0f} ms from the alarm event to the rollback's "
+                "change batch"
             )
     if not met and (args.json or denied):
         for problem in problems if args.json else denied:

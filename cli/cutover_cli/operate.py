@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from rich.console import Console
 from rich.table import Table
 
@@ -22,6 +22,7 @@ from cutover.errors import PlanInvalid
 from cutover.plan import load_plan_file
 from cutover.words import Phase
 from cutover_cli.control_client import HttpLocalControl, SignedControl
+from cutover_cli.live import LiveStatus, frame
 from cutover_cli.local_engine import (
     ACCOUNT,
     BUS_NAME,
@@ -74,9 +75,17 @@ def _aws_operator(args: argparse.Namespace) -> Operator:
     return Operator(stack, client, session.resource("dynamodb").Table(stack.table_name), control)
 
 
+def _console() -> Console:
+    """On a terminal, its width; into a pipe or a file, lines as long as they are (tables too), never wrapped."""
+    terminal = Console(highlight=False, soft_wrap=True)
+    return terminal if terminal.is_terminal else Console(highlight=False, soft_wrap=True, width=400)
+
+
 def run_operator_command(args: argparse.Namespace, operator: Operator | None = None) -> int:
-    console = Console(highlight=False, soft_wrap=True)  # piped output: one line per line, never wrapped
+    console = _console()
     try:
+        if args.command == "check":
+            return _check(args, console, operator)
         if args.command == "start":
             plan = load_plan_file(args.plan)  # invalid: exit 2, nothing sent
         op = operator or (_local_operator(getattr(args, "as_identity", None)) if args.local else _aws_operator(args))
@@ -87,6 +96,16 @@ def run_operator_command(args: argparse.Namespace, operator: Operator | None = N
         return EXIT_INVALID
     except OperatorError as err:
         print(f"cutover {args.command}: {err}", file=sys.stderr)
+        return EXIT_REFUSED
+    except EndpointConnectionError as err:
+        if getattr(args, "local", False):
+            print(
+                f"cutover {args.command}: no local controller at {err.kwargs.get('endpoint_url')}: start one with "
+                "`cutover local --plan PLAN --scenario SCENARIO` (in another terminal)",
+                file=sys.stderr,
+            )
+        else:
+            print(f"cutover {args.command}: AWS said: {err}", file=sys.stderr)
         return EXIT_REFUSED
     except (BotoCoreError, ClientError) as err:
         print(f"cutover {args.command}: AWS said: {err}", file=sys.stderr)
@@ -101,11 +120,14 @@ def _dispatch(args: argparse.Namespace, op: Operator, console: Console, plan: An
         print(f"requested; follow it with: cutover status {execution_id} --watch", file=sys.stderr)
     elif command == "status":
         if args.watch:
-            op.watch(args.execution_id, lambda s: _show_status(console, s, args.json), interval=args.interval)
+            with LiveStatus(console, args.json) as live:
+                op.watch(args.execution_id, live.show, interval=args.interval)
         else:
             _show_status(console, op.status(args.execution_id), args.json)
     elif command == "report":
         _report(console, op, args)
+    elif command in ("list", "history"):
+        _cutovers(console, op, args)
     elif command == "finalize":
         console.print(op.finalize(args.execution_id, _typed_confirmation(args, console)))
     else:
@@ -139,66 +161,82 @@ def _typed_confirmation(args: argparse.Namespace, console: Console) -> str:
     return input("Type the cutover's name to confirm: ").strip()
 
 
-def _weights(weights: dict[str, dict[str, int]]) -> str:
-    return ", ".join(f"{name}: " + " / ".join(f"{k} {v}" for k, v in w.items()) for name, w in weights.items())
+def _check(args: argparse.Namespace, console: Console, operator: Operator | None) -> int:
+    """`cutover check PLAN`: read-only; exit 0 ready, 1 naming every problem, 2 an invalid plan."""
+    from cutover_cli.check import Allowed, allowed_from_stack, lines, readiness
+
+    plan = load_plan_file(args.plan)
+    if operator is not None:  # the tests' local engine: its clients, everything allowed
+        report = readiness(plan, operator.client, Allowed(None, None, "the local stack")).to_json()
+    elif args.local:  # `cutover local` answers it: its process serves the world's DMS tasks and MGN servers
+        report = _local_operator(getattr(args, "as_identity", None)).control.call(
+            {"action": "check", "plan": plan.to_data()}
+        )
+    else:
+        op = _aws_operator(args)
+        name = args.stack or stack_name_from_samconfig(Path("samconfig.toml")) or ""
+        parameters = op.client("cloudformation").describe_stacks(StackName=name)["Stacks"][0].get("Parameters", [])
+        report = readiness(plan, op.client, allowed_from_stack(parameters, name)).to_json()
+    if args.json:
+        print(json.dumps(report, default=str))
+    else:
+        for line in lines(plan.name, report):
+            console.print(line, markup=False)
+    return EXIT_REFUSED if report["problems"] else EXIT_OK
 
 
-def _waiting(wait: dict[str, Any]) -> str:
-    """What the pending wait is for, in words: its kind, step, check and deadline."""
-    step = f"step {wait.get('step')} ({wait.get('percent')}%)"
-    check = f"check {wait.get('check')}" + (f" of {wait['of']}" if wait.get("of") else "")
-    deadline = f", deadline {wait['deadline']}" if wait.get("deadline") else ""
-    kind = wait.get("kind")
-    if kind == "approval":
-        return f"waiting for an approval before {step}{deadline} (cutover approve)"
-    if kind == "fence":
-        return f"waiting for the write-fence confirmation before {step}{deadline} (cutover confirm-fence)"
-    if kind == "drain":
-        return f"draining before the final flip to {step}, {check}{deadline}"
-    if kind == "preflight":
-        return f"preflight, {check}{deadline}"
-    held = " (held)" if wait.get("held") else ""
-    return f"baking {step}, {check}{held}"
+def _cutovers(console: Console, op: Operator, args: argparse.Namespace) -> None:
+    """`cutover list` and `cutover history RECORD`: one row per cutover, newest first."""
+    rows = op.list_cutovers(args.limit) if args.command == "list" else op.history(args.record, args.limit)
+    if args.json:
+        print(json.dumps(rows, default=str))
+        return
+    if not rows:
+        what = "no cutover yet" if args.command == "list" else f"no cutover changed {args.record}"
+        console.print(f"{what} (among the latest {args.limit})")
+        return
+    table = Table("id", "plan", "status", "started", "records" if args.command == "list" else "weights before -> after")
+    for row in rows:
+        if args.command == "list":
+            records = ", ".join(f"{r['name']} ({r['from']} -> {r['to']})" for r in row["records"])
+        else:
+            records = ", ".join(f"{_pair(r, 'before')} -> {_pair(r, 'after')}" for r in row["records"])
+        table.add_row(row["execution_id"], str(row["name"]), str(row["status"]), row["started"][:19], records)
+    console.print(table)
+
+
+def _pair(record: dict[str, Any], which: str) -> str:
+    weights = record.get(which) or {}
+    if not weights:
+        return "unchanged" if which == "after" else "?"
+    order = [record["from"], record["to"], *sorted(k for k in weights if k not in (record["from"], record["to"]))]
+    return "/".join(f"{k} {weights[k]}" for k in order if k in weights)
 
 
 def _show_status(console: Console, status: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(status, default=str))
         return
-    state = status["outcome"] or status["status"]
-    if status["paused"]:
-        state += " (paused)"
-    wait = status.get("wait")
-    console.rule(f"[bold]{status['name']}[/bold] {status['execution_id']}: {state}")
-    if wait:
-        console.print(f"now: {_waiting(wait)}")
-    console.print(f"weights: {_weights(status['weights'])}")
-    table = Table("step", "status")
-    for step in status["steps"]:
-        table.add_row(f"{step['percent']}%", step["status"])
-    if status["steps"]:
-        console.print(table)
-    latest = status["latest_evaluation"]
-    if latest:
-        where = "preflight" if latest["phase"] == "preflight" else f"{latest['percent']}%"
-        reasons = "; ".join(latest.get("reasons") or [])
-        console.print(f"latest evaluation: {where} check {latest['check']}: {latest['decision']} {reasons}".rstrip())
-    if status["reason"]:
-        console.print(f"reason: {status['reason']}")
+    for line in frame(status):
+        console.print(line, markup=False)
 
 
 def _report(console: Console, op: Operator, args: argparse.Namespace) -> None:
     from cutover_cli.report import ledger_summary, write_report
 
     data = op.report_data(args.execution_id)
+    if args.html:
+        # The change record is the file: only its path is printed (with --json, the ledger is stdout's: on stderr).
+        path = write_report(data, args.html)
+        if args.json:
+            print(f"change record: {path}", file=sys.stderr)
+        else:
+            print(path)
     if args.json:
         print(json.dumps(data["ledger"], default=str))
-    else:
+    elif not args.html:
         table = Table("time", "kind", "what", "who")
         for entry in data["ledger"]:
             who = (entry.get("data") or {}).get("by") or ""
             table.add_row(entry["at"], entry["kind"], ledger_summary(entry["kind"], entry.get("data") or {}), who)
         console.print(table)
-    if args.html:
-        path = write_report(data, args.html)
-        print(f"change record: {path}", file=sys.stderr)

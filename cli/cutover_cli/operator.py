@@ -190,6 +190,7 @@ class Operator:
         steps: list[dict[str, Any]] = []
         latest: dict[str, Any] | None = None
         outcome: dict[str, Any] | None = None
+        gates: list[dict[str, Any]] = []
         for entry in ledger:
             kind, data = entry["kind"], entry.get("data") or {}
             if kind == "shift":
@@ -202,18 +203,43 @@ class Operator:
             elif kind == "evaluation":
                 latest = {
                     k: data.get(k)
-                    for k in ("phase", "percent", "check", "of", "decision", "why", "reasons", "woken_by")
+                    for k in (
+                        "phase",
+                        "percent",
+                        "check",
+                        "of",
+                        "decision",
+                        "why",
+                        "reasons",
+                        "woken_by",
+                        "traffic_percent",
+                        "failures",
+                        "failure_threshold",
+                    )
                 }
                 latest["at"] = entry.get("at")
+                gates = [
+                    {
+                        "family": c.get("family"),
+                        "subject": c.get("subject"),
+                        "status": c.get("status"),
+                        "reason": c.get("reason"),
+                    }
+                    for c in data.get("checks") or []
+                ]
             elif kind == "outcome":
                 outcome = data
                 if data.get("weights"):
                     current = data["weights"]
         if outcome and outcome.get("outcome") not in ("COMPLETED",) and steps and steps[-1]["status"] == "baking":
             steps[-1]["status"] = "failed"
+        pending = _pending(wait)
+        if pending and latest and pending.get("kind") == "drain":
+            pending["traffic_percent"] = latest.get("traffic_percent")
         return {
             "execution_id": execution_id.rsplit(":", 1)[-1],
-            "name": plan.get("name"),
+            # A plan rejected before Prepare kept it still has its name in the cutover's state.
+            "name": plan.get("name") or (self.store.get_state(execution_id.rsplit(":", 1)[-1]) or {}).get("name"),
             "status": desc["status"],
             "outcome": (outcome or {}).get("outcome"),
             "reason": (outcome or {}).get("reason"),
@@ -222,7 +248,14 @@ class Operator:
             "weights": current,
             "latest_evaluation": latest,
             "waiting_for": (wait or {}).get("kind"),
-            "wait": _pending(wait),
+            "wait": pending,
+            "plan": {
+                k: plan.get(k)
+                for k in ("steps", "bake_seconds", "check_interval_seconds", "failure_threshold", "approvals")
+            }
+            | {"records": [{"name": r["name"], "from": r["from"], "to": r["to"]} for r in plan.get("records", [])]},
+            "gates": gates,
+            "events": [_event(e) for e in ledger],
             "paused": bool(control.get("paused")),
             "started": str(desc.get("startDate")),
         }
@@ -243,9 +276,80 @@ class Operator:
         self._describe(execution_id)
         return self.store.ledger(execution_id)
 
+    def list_cutovers(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest ``limit`` cutovers, newest first: id, plan, status or outcome, start and end, records
+        (one row per cutover: the executions a long one went on in are folded into it)."""
+        rows: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"stateMachineArn": self.stack.state_machine_arn, "maxResults": 100}
+        while len(rows) < limit:
+            page = self.client("stepfunctions").list_executions(**kwargs)
+            for execution in page.get("executions", []):
+                row = self._cutover_row(execution)
+                if row is not None:
+                    rows.append(row)
+                if len(rows) >= limit:
+                    break
+            if not page.get("nextToken"):
+                break
+            kwargs["nextToken"] = page["nextToken"]
+        return rows
+
+    def _cutover_row(self, execution: dict[str, Any]) -> dict[str, Any] | None:
+        cutover = str(execution["name"])
+        state = self.store.get_state(cutover)
+        if state is None:  # a continuation (its cutover has the row) or a start refused before Prepare
+            return None
+        entries = self.store.ledger(cutover, kinds=("prepared", "outcome"))
+        prepared: dict[str, Any] = next((e["data"] for e in entries if e["kind"] == "prepared"), {})
+        outcome: dict[str, Any] = next((e["data"] for e in entries if e["kind"] == "outcome"), {})
+        plan = prepared.get("plan") or {}
+        before = weights_mod.describe(weights_mod.weights_of_snapshot(prepared["snapshot"])) if prepared else {}
+        return {
+            "execution_id": cutover,
+            "name": state.get("name") or plan.get("name"),
+            "status": outcome.get("outcome")
+            or ("RUNNING" if execution["status"] == "RUNNING" else state.get("status")),
+            "started": str(execution.get("startDate", "")),
+            "ended": str(execution.get("stopDate") or ""),
+            "requested_by": state.get("requested_by") or prepared.get("requested_by"),
+            "records": [
+                {
+                    "name": r["name"],
+                    "from": r["from"],
+                    "to": r["to"],
+                    "before": before.get(r["name"]),
+                    "after": (outcome.get("weights") or {}).get(r["name"]),
+                }
+                for r in plan.get("records", [])
+            ],
+        }
+
+    def history(self, record: str, limit: int = 200) -> list[dict[str, Any]]:
+        """The cutovers among the latest ``limit`` that changed ``record`` (a name: any case, final dot or not),
+        newest first, with its weights before and after each."""
+        wanted = record.rstrip(".").lower()
+        found = []
+        for row in self.list_cutovers(limit):
+            mine = [r for r in row["records"] if r["name"].rstrip(".").lower() == wanted]
+            if mine:
+                found.append({**row, "records": mine})
+        return found
+
     def report_data(self, execution_id: str) -> dict[str, Any]:
         """The ledger as a change record, shaped for the HTML report (chart in real minutes)."""
         return change_record(self.status(execution_id), self.ledger(execution_id))
+
+
+def _event(entry: dict[str, Any]) -> dict[str, Any]:
+    from cutover_cli.report import ledger_summary
+
+    data = entry.get("data") or {}
+    return {
+        "at": entry.get("at", ""),
+        "kind": entry["kind"],
+        "text": ledger_summary(entry["kind"], data),
+        "by": data.get("by"),
+    }
 
 
 def _pending(wait: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ import pytest
 from cutover.plan import load_plan_file
 from cutover.steps.rollback import NO_REVERSE
 from cutover_cli.local_engine import LocalEngine
+from cutover_cli.main import main
 from cutover_cli.operator import OperatorError
 from cutover_cli.rehearsal import Rehearsal
 from cutover_cli.scenario import load_scenario_file
@@ -152,7 +153,9 @@ def test_finalize_refused_for_a_rolled_back_cutover(engine: LocalEngine) -> None
     assert engine.count_calls("mgn", "FinalizeCutover") == 0
 
 
-def test_finalize_a_completed_cutover_needs_the_typed_name_and_records_the_approval(engine: LocalEngine) -> None:
+def test_finalize_a_completed_cutover_needs_the_typed_name_and_records_the_approval(
+    engine: LocalEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
     result, execution_id, world = _finished(engine, "data-drain-succeeds")
     assert result.outcome == "COMPLETED"
     op = engine.operator(identity="arn:aws:iam::123456789012:user/dba")
@@ -160,8 +163,8 @@ def test_finalize_a_completed_cutover_needs_the_typed_name_and_records_the_appro
         op.finalize(execution_id, "orders")
     assert engine.count_calls("mgn", "FinalizeCutover") == 0
 
-    message = op.finalize(execution_id, "orders-data-safe")
-    assert "s-1234567890abcdef0" in message
+    assert main(["finalize", execution_id, "--confirm", "orders-data-safe"], operator=op) == 0
+    assert "s-1234567890abcdef0" in capsys.readouterr().out
     ledger = op.ledger(execution_id)
     approved = next(e for e in ledger if e["kind"] == "finalize_approved")
     assert approved["data"]["by"] == "arn:aws:iam::123456789012:user/dba"

@@ -16,9 +16,9 @@ import yaml
 
 from cutover.history import LIMIT, PAYLOAD_LIMIT
 from cutover_cli.local_engine import LocalEngine
+from cutover_cli.main import _parser
 from cutover_cli.operator import Operator
 from cutover_cli.wave import (
-    add_wave_commands,
     build_wave_world,
     load_wave_file,
     rehearse_wave,
@@ -36,9 +36,8 @@ WHO = "arn:aws:iam::123456789012:user/night-shift"
 
 
 def command(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="cutover")
-    add_wave_commands(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(list(argv))
+    """The command line as `cutover` parses it (its own parser), for the wave driver to run."""
+    return _parser().parse_args(list(argv))
 
 
 def rehearse_json(capsys: pytest.CaptureFixture[str], path: Path) -> tuple[int, dict[str, Any], str]:

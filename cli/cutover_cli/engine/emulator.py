@@ -180,6 +180,12 @@ class Emulator:
 
     def stop(self) -> None:
         if self._server is not None:
+            # The server's backends are the process's: forget what this engine made, as mock_aws does.
+            import urllib.request
+
+            reset = urllib.request.Request(f"http://127.0.0.1:{self.server_port}/moto-api/reset", method="POST")
+            with urllib.request.urlopen(reset, timeout=10):  # the emulator on this machine
+                pass
             self._server.stop()
         elif self._mock is not None:
             self._mock.stop()

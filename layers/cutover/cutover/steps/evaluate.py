@@ -257,6 +257,19 @@ class _Evaluation:
                 # step's percent, and steps never come back, so it can never end another bake.
                 store().record(doc.execution_id, "promoted", {"by": self.promote.get("by"), "percent": self.percent})
                 count("OperatorActions")
+            if why is Why.STEP_PASSED and self.inputs.checks >= self.inputs.budget:
+                # The bake's evaluations ran out while a pause held the step: this evaluation, the first after
+                # the resume, moves on at once. Said in the ledger, not left to be inferred.
+                store().record(
+                    doc.execution_id,
+                    "moved_on_after_pause",
+                    {
+                        "percent": self.percent,
+                        "bake_evaluations": self.inputs.budget,
+                        "evaluations": self.inputs.checks + 1,
+                        "woken_by": self.woken_by,
+                    },
+                )
             doc.history = [*doc.history, StepResult(percent=self.percent, status="passed")]
             store().record(doc.execution_id, "step_completed", {"percent": self.percent})
             notify.tell(
