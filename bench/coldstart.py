@@ -82,6 +82,7 @@ CLIENTS: dict[str, tuple[str, ...]] = {
     "rollback": ("dynamodb", "route53"),
     "finalize": ("dynamodb", "sns", "events"),
     "slack_notifier": ("secretsmanager",),
+    "slack_actions": ("secretsmanager", "dynamodb", "stepfunctions"),
 }
 
 # What the python3.13 runtime provides (the layer's Makefile leaves them out of the layer).

@@ -4,8 +4,9 @@ each role grants exactly what its function calls.
 
 The runs below take every path of the controller that reaches AWS: every example scenario (faults
 included), an operator aborting, refusing and unlocking, a long cutover going on in a new execution, an
-MGN finalize, a start request too old to run, a Slack relay. Each function's actions are compared with a
-table written by hand from the code, and with the actions its role grants in the translated template.
+MGN finalize, a start request too old to run, a Slack relay, Slack's Approve and Abort buttons. Each
+function's actions are compared with a table written by hand from the code, and with the actions its role
+grants in the translated template.
 """
 
 from __future__ import annotations
@@ -106,6 +107,17 @@ EXPECTED: dict[str, set[str]] = {
         "events:PutEvents",
     },
     "SlackNotifierFunction": {"secretsmanager:GetSecretValue"},
+    # Slack's buttons: the control function's own answer and abort code, after Slack's signature.
+    "SlackActionsFunction": {
+        "secretsmanager:GetSecretValue",  # the signing secret
+        "dynamodb:PutItem",  # the request's signature (replays), the answer, the ledger
+        "dynamodb:GetItem",  # the state (four eyes), the wait, the token
+        "dynamodb:UpdateItem",  # abort: the CONTROL# item
+        "dynamodb:DeleteItem",  # abort: the wait
+        "states:DescribeExecution",
+        "states:SendTaskSuccess",  # an answer wakes the wait
+        "states:SendTaskFailure",  # an abort fails it
+    },
 }
 
 # Granted, and used by AWS on the function's behalf, never by its code: the engine cannot see them.
@@ -186,6 +198,25 @@ def _operator_paths(engine: LocalEngine, zone: str) -> None:
     op.unlock(RECORD, "its execution was deleted")
 
 
+def _slack_buttons(engine: LocalEngine, zone: str) -> None:
+    """Erin approves from Slack a cutover Dana requested, then aborts it from Slack mid-bake."""
+    from .test_operator import ManualClock
+    from .test_slack_actions import DANA, ERIN, ERIN_SLACK, enable_slack_actions, press, press_payload, slack_request
+
+    healthy_world(engine)
+    enable_slack_actions(engine, {ERIN_SLACK: ERIN})
+    clock = ManualClock(engine)
+    erin = engine.operator(identity=ERIN)
+    execution_id = engine.operator(identity=DANA).start(make_plan(zone, approvals={"before_percent": [50]}))
+    clock.run_until(erin, execution_id, kind="approval")
+    approved = press(engine, slack_request(press_payload("approve", execution_id, ERIN_SLACK, "erin")))
+    assert approved[0] == 200 and approved[1]["text"].startswith("Done: approved"), approved
+    clock.run_until(erin, execution_id, percent=50, kind="bake")
+    aborted = press(engine, slack_request(press_payload("abort", execution_id, ERIN_SLACK, "erin")))
+    assert aborted[0] == 200 and aborted[1]["text"].startswith("Done: abort requested"), aborted
+    assert erin.watch(execution_id, lambda s: None, interval=0.05)["outcome"] == "ROLLED_BACK"
+
+
 def _stale_start(engine: LocalEngine) -> None:
     """A start request delivered after RequestMaxAgeSeconds: refused, and said so."""
     event = {
@@ -213,6 +244,10 @@ def observed() -> dict[str, set[str]]:
             _operator_paths(engine, zone)
             _stale_start(engine)
             _slack_relay(engine)
+        with local_engine() as engine:
+            zone = engine.create_zone("example.com")
+            engine.put_weighted_pair(zone, RECORD, "CNAME", {"legacy": 90, "aws": 10})
+            _slack_buttons(engine, zone)
         # A long cutover goes on in a new execution, which reads the state its predecessor left.
         _rehearse(SCENARIOS / "healthy.yaml", timing={"continue_after_events": 100})
         with local_engine() as engine:
@@ -325,20 +360,28 @@ def _stack_check() -> iam.IamCheck:
     stack = iam.LocalStack.of_local_engine()
     check = iam.IamCheck(stack)
     check.allow_records("Z1", "api.example.com")
+    # The Slack actions function exists only with its secret's parameter set.
+    check.slack_signing_secret_arn = (
+        f"arn:aws:secretsmanager:{stack.region}:{stack.account}:secret:slack-signing-AbCdEf"
+    )
     return check
 
 
 FUNCTIONS = sorted(set(EXPECTED) - {"SlackNotifierFunction"})
+# The control function, and the Slack actions function which answers and aborts through the control
+# function's own code for a Slack user mapped to an identity: the two that read and complete task tokens.
+TOKEN_HOLDERS = {"ControlFunction", "SlackActionsFunction"}
 
 
 @pytest.mark.access_denied
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_only_the_entry_point_completes_a_task_token(function: str) -> None:
-    """Given a task token, then only the control function's role may complete it, either way."""
+    """Given a task token, then only the control function's role and the Slack actions function's may complete
+    it, either way."""
     check = _stack_check()
     for operation in ("SendTaskSuccess", "SendTaskFailure"):
         denial = check.check(function, "stepfunctions", operation, {"taskToken": "t", "output": "{}"})
-        assert (denial is None) == (function == "ControlFunction"), (function, operation, denial)
+        assert (denial is None) == (function in TOKEN_HOLDERS), (function, operation, denial)
 
 
 @pytest.mark.access_denied
@@ -360,10 +403,10 @@ def test_only_the_entry_point_puts_a_start_request_on_the_bus(function: str) -> 
 
 
 @pytest.mark.access_denied
-@pytest.mark.parametrize("function", sorted(set(FUNCTIONS) - {"ControlFunction", "StartCutoverFunction"}))
+@pytest.mark.parametrize("function", sorted(set(FUNCTIONS) - TOKEN_HOLDERS - {"StartCutoverFunction"}))
 def test_no_other_function_reads_a_token_or_writes_an_answer(function: str) -> None:
-    """Given the table, then no function but the control function reads a TOKEN# item or writes a CONTROL# or
-    REQUEST# item, whatever else its role allows on the table."""
+    """Given the table, then no function but the control function (and the Slack actions function, below)
+    reads a TOKEN# item or writes a CONTROL# or REQUEST# item, whatever else its role allows on the table."""
     check = _stack_check()
     read = check.check(
         function, "dynamodb", "GetItem", {"TableName": "cutover-table", "Key": {"pk": "TOKEN#e", "sk": "T"}}
@@ -384,6 +427,34 @@ def test_no_other_function_reads_a_token_or_writes_an_answer(function: str) -> N
         )
         is None
     )
+
+
+@pytest.mark.access_denied
+def test_slack_actions_touch_answers_tokens_and_replays_but_never_a_start_ticket_or_a_lock() -> None:
+    """Given the Slack actions function's role, then it may read a TOKEN# item, write CONTROL# and SLACKREQ#
+    items and the cutover's own (CUTOVER#) as an answer or an abort does, and nothing else on the table: no
+    REQUEST# start ticket, no LOCK#, no scan, no query."""
+    check = _stack_check()
+
+    def call(operation: str, params: dict[str, Any]) -> iam.Denial | None:
+        return check.check("SlackActionsFunction", "dynamodb", operation, {"TableName": "cutover-table", **params})
+
+    assert call("GetItem", {"Key": {"pk": "TOKEN#e", "sk": "TOKEN"}}) is None
+    assert call("PutItem", {"Item": {"pk": "CONTROL#e", "sk": "ANSWER#approval#0"}}) is None
+    assert call("UpdateItem", {"Key": {"pk": "CONTROL#e", "sk": "CONTROL"}}) is None
+    assert call("PutItem", {"Item": {"pk": "SLACKREQ#v0=abc", "sk": "SLACKREQ"}}) is None
+    assert call("DeleteItem", {"Key": {"pk": "CUTOVER#e", "sk": "WAIT"}}) is None
+    for operation, params in (
+        ("PutItem", {"Item": {"pk": "REQUEST#e", "sk": "REQUEST"}}),
+        ("PutItem", {"Item": {"pk": "LOCK#Z1|api.example.com|CNAME", "sk": "LOCK"}}),
+        ("DeleteItem", {"Key": {"pk": "LOCK#Z1|api.example.com|CNAME", "sk": "LOCK"}}),
+        ("Query", {"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {":pk": "CUTOVER#e"}}),
+        ("Scan", {}),
+    ):
+        denial = call(operation, params)
+        assert denial is not None and denial.result in ("ExplicitlyDenied", "ImplicitlyDenied"), (operation, params)
+    start = {"Entries": [{"EventBusName": "cutover", "Source": "cutover.control", "DetailType": "Cutover Requested"}]}
+    assert check.check("SlackActionsFunction", "events", "PutEvents", start) is not None
 
 
 @pytest.mark.access_denied

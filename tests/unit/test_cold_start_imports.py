@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "layers" / "cutover" / "cutover"
 FUNCTIONS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
 # The functions whose step reads neither a plan nor Route 53.
-WITHOUT_PLAN = ("start_cutover", "control", "register_wait", "slack_notifier")
+WITHOUT_PLAN = ("start_cutover", "control", "register_wait", "slack_notifier", "slack_actions")
 PLAN_MODULES = {"pydantic", "pydantic_core", "cutover.plan", "cutover.route53", "cutover.signals"}
 
 

@@ -26,6 +26,7 @@ from tests.unit.test_template import (
     SANDBOX_RECORD,
     SANDBOX_ZONE_ID,
     SLACK_SECRET_ARN,
+    SLACK_SIGNING_SECRET_ARN,
     TEMPLATE,
     _as_list,
     _deploy_params,
@@ -52,7 +53,10 @@ WRITE_ACTIONS_ONLY_ON_STAR = {
     "logs:PutResourcePolicy": "the log-delivery resource policy CloudWatch Logs keeps per account, '*' only",
     # The Service Authorization Reference lists no resource type for these: a narrower grant is denied on AWS
     # (found by running the control function under its role: tests/integration/test_iam_by_execution.py).
-    "states:SendTaskSuccess": "completing a task token is authorised on '*' only; the control role alone has it",
+    "states:SendTaskSuccess": (
+        "completing a task token is authorised on '*' only; the control role and the Slack actions role (which "
+        "answers and aborts through the control function's code) alone have it"
+    ),
     "states:SendTaskFailure": "as above",
 }
 # Writes on resources that are not the stack's but the account's, each with the one resource it may name.
@@ -94,7 +98,11 @@ TOPIC_KEY = {"Fn::GetAtt": ["NotificationKey", "Arn"]}
 KMS_ACTIONS_FOR_PUBLISHING = {"kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateDataKey*"}
 SNS_ONLY = {"StringEquals": {"kms:ViaService": {"Fn::Sub": "sns.${AWS::Region}.amazonaws.com"}}}
 ACCOUNT_ROOT = {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
-SECRET_PARAMETER = {"Ref": "SlackWebhookSecretArn"}
+# The roles that may read a secret: each exactly the one its parameter names, and only when it is set.
+SECRETS = {
+    "SlackNotifierFunctionRole": ("SlackWebhookSecretArn", SLACK_SECRET_ARN, "HasSlackWebhook"),
+    "SlackActionsFunctionRole": ("SlackSigningSecretArn", SLACK_SIGNING_SECRET_ARN, "HasSlackActions"),
+}
 
 REGION, ACCOUNT, STACK = "us-east-1", "123456789012", "orders"
 STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STACK}-cutover"
@@ -351,7 +359,7 @@ def test_function_log_writes_are_kept_to_their_own_log_group(cfn: dict[str, Any]
     (the group, and its streams) confines them."""
     with_basic = {r for r, role in _roles(cfn).items() if BASIC_EXECUTION in role["Properties"]["ManagedPolicyArns"]}
 
-    assert len(with_basic) == 10
+    assert len(with_basic) == 11
     assert _unconfined_log_writes(cfn) == []
 
 
@@ -725,27 +733,26 @@ def _secret_offenders(cfn: dict[str, Any]) -> list[tuple[str | None, str]]:
         if not actions:
             continue
         offenders += [(grant.role, a) for a in actions if a != "secretsmanager:GetSecretValue"]
+        parameter, arn, condition = SECRETS.get(grant.role or "", ("", "", ""))
         resolved = [_evaluate(r, params, cfn["Conditions"]) for r in grant.resources]
-        if grant.resources != [SECRET_PARAMETER] or resolved != [SLACK_SECRET_ARN]:
+        if not parameter or grant.resources != [{"Ref": parameter}] or resolved != [arn]:
             offenders.append((grant.role, "not the parameter's secret"))
         role = cfn["Resources"].get(grant.role or "", {})
-        if role.get("Condition") != "HasSlackWebhook":
+        if not condition or role.get("Condition") != condition:
             offenders.append((grant.role, "exists without the parameter"))
     return offenders
 
 
-def test_secrets_manager_reads_only_the_slack_secret_and_only_when_set(cfn: dict[str, Any]) -> None:
+def test_secrets_manager_reads_only_the_slack_secrets_and_only_when_set(cfn: dict[str, Any]) -> None:
     """Given every Allow statement with a secretsmanager: action,
     When it is read,
-    Then it is GetSecretValue on exactly the SlackWebhookSecretArn parameter (a full ARN, no wildcard),
-    in a role that exists only when the parameter is set."""
-    condition = cfn["Conditions"]["HasSlackWebhook"]
-
-    assert [g.role for g in _allowed(cfn) if "secretsmanager:GetSecretValue" in g.actions] == [
-        "SlackNotifierFunctionRole"
-    ]
+    Then it is GetSecretValue on exactly the secret its parameter names (a full ARN, no wildcard): the
+    Slack notifier's the SlackWebhookSecretArn, the Slack actions function's the SlackSigningSecretArn, each
+    in a role that exists only when its parameter is set."""
+    assert [g.role for g in _allowed(cfn) if "secretsmanager:GetSecretValue" in g.actions] == sorted(SECRETS)
     assert _secret_offenders(cfn) == []
-    assert _resolve(condition, {"SlackWebhookSecretArn": ""}, {}) is False
+    for parameter, _, condition in SECRETS.values():
+        assert _resolve(cfn["Conditions"][condition], {parameter: ""}, {}) is False
 
 
 @pytest.mark.parametrize(
@@ -763,14 +770,29 @@ def test_a_wider_secret_grant_is_caught(cfn: dict[str, Any], edit: Callable[[Sta
     assert _secret_offenders(_broken(cfn, "secretsmanager:GetSecretValue", edit)) != []
 
 
-def test_a_secret_grant_outliving_the_parameter_is_caught(cfn: dict[str, Any]) -> None:
-    """Given a copy where the Slack role exists without the SlackWebhookSecretArn condition,
+@pytest.mark.parametrize("role", sorted(SECRETS))
+def test_a_secret_grant_outliving_the_parameter_is_caught(cfn: dict[str, Any], role: str) -> None:
+    """Given a copy where a Slack role exists without its parameter's condition,
     When the Secrets Manager statements are checked,
     Then it is reported."""
     broken = copy.deepcopy(cfn)
-    broken["Resources"]["SlackNotifierFunctionRole"].pop("Condition")
+    broken["Resources"][role].pop("Condition")
 
-    assert _secret_offenders(broken) == [("SlackNotifierFunctionRole", "exists without the parameter")]
+    assert _secret_offenders(broken) == [(role, "exists without the parameter")]
+
+
+def test_a_role_reading_the_other_slack_secret_is_caught(cfn: dict[str, Any]) -> None:
+    """Given a copy where the Slack actions role reads the webhook's secret instead of the signing secret,
+    When the Secrets Manager statements are checked,
+    Then it is reported."""
+    broken = _broken(
+        cfn,
+        "secretsmanager:GetSecretValue",
+        lambda s: s.update(Resource={"Ref": "SlackWebhookSecretArn"}),
+        "SlackActionsFunctionRole",
+    )
+
+    assert _secret_offenders(broken) == [("SlackActionsFunctionRole", "not the parameter's secret")]
 
 
 # ------------------------------------------------------------------ linter suppressions carry their reasons

@@ -10,7 +10,17 @@ import pytest
 
 from cutover import settings as settings_mod
 from cutover.errors import ConfigurationError
-from cutover.settings import Runtime, Settings, aws_region, runtime, settings, slack_webhook_secret_arn
+from cutover.settings import (
+    Runtime,
+    Settings,
+    aws_region,
+    runtime,
+    settings,
+    slack_approvers,
+    slack_buttons,
+    slack_signing_secret_arn,
+    slack_webhook_secret_arn,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRED = {"TABLE_NAME": "cutover-table", "TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:t", "EVENT_BUS_NAME": "b"}
@@ -158,6 +168,56 @@ def test_the_slack_secret_and_the_region(monkeypatch: pytest.MonkeyPatch) -> Non
     assert aws_region() == "eu-west-1"
     monkeypatch.setenv("AWS_REGION", "us-east-2")
     assert aws_region() == "us-east-2"
+
+
+def test_the_slack_actions_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Slack actions function's signing secret is named when missing; SlackApprovers reads as
+    ``TEAM:USER -> ARN`` (empty: nobody), spaces around the entries ignored."""
+    monkeypatch.delenv("SLACK_SIGNING_SECRET_ARN", raising=False)
+    with pytest.raises(ConfigurationError, match="SLACK_SIGNING_SECRET_ARN not set"):
+        slack_signing_secret_arn()
+    monkeypatch.setenv("SLACK_SIGNING_SECRET_ARN", " arn:aws:secretsmanager:eu-west-1:123456789012:secret:s-AbCdEf ")
+    assert slack_signing_secret_arn() == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:s-AbCdEf"
+
+    monkeypatch.delenv("SLACK_BUTTONS", raising=False)
+    assert slack_buttons() is False
+    monkeypatch.setenv("SLACK_BUTTONS", "true")
+    assert slack_buttons() is True
+
+    monkeypatch.delenv("SLACK_APPROVERS", raising=False)
+    assert slack_approvers() == {}
+    monkeypatch.setenv(
+        "SLACK_APPROVERS",
+        "T1:U1=arn:aws:sts::123456789012:assumed-role/Ops/dana , T1:U2=arn:aws:iam::123456789012:user/erin,"
+        "T1:U1=arn:aws:sts::123456789012:assumed-role/Ops/dana",
+    )
+    assert slack_approvers() == {
+        "T1:U1": "arn:aws:sts::123456789012:assumed-role/Ops/dana",
+        "T1:U2": "arn:aws:iam::123456789012:user/erin",
+    }
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            "U1=arn:aws:iam::123456789012:user/x",
+            "'U1=arn:aws:iam::123456789012:user/x' is not SLACKTEAMID:SLACKUSERID=ARN",
+        ),
+        ("T1:U1", "'T1:U1' is not SLACKTEAMID:SLACKUSERID=ARN"),
+        ("T1:U1=erin", "'T1:U1=erin' is not SLACKTEAMID:SLACKUSERID=ARN"),
+        ("T1:=arn:aws:iam::123456789012:user/x", "is not SLACKTEAMID:SLACKUSERID=ARN"),
+        (
+            "T1:U1=arn:aws:iam::123456789012:user/a,T1:U1=arn:aws:iam::123456789012:user/b",
+            "SLACK_APPROVERS maps T1:U1 to two identities",
+        ),
+    ],
+)
+def test_a_malformed_slack_mapping_is_named(monkeypatch: pytest.MonkeyPatch, raw: str, message: str) -> None:
+    monkeypatch.setenv("SLACK_APPROVERS", raw)
+    with pytest.raises(ConfigurationError) as caught:
+        slack_approvers()
+    assert message in str(caught.value)
 
 
 def _environment_readers(path: Path) -> list[str]:

@@ -65,6 +65,9 @@ STATE_MACHINE = {"Ref": "CutoverStateMachine"}
 SERVICE_DIMENSION = [{"Name": "service", "Value": "cutover-controller"}]
 STATE_MACHINE_DIMENSION = [{"Name": "StateMachineArn", "Value": STATE_MACHINE}]
 SLACK_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:cutover/slack-AbCdEf"
+SLACK_SIGNING_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:cutover/slack-signing-GhIjKl"
+# The Slack parts and the condition each exists under (each only with its parameter).
+SLACK_FUNCTIONS = {"SlackNotifierFunction": "HasSlackWebhook", "SlackActionsFunction": "HasSlackActions"}
 SANDBOX_RECORD = "app.cutover-sandbox.internal"
 SANDBOX_ZONE_ID = "Z0SANDBOX0000000000000"
 # The controller's health alarms (the sandbox's demo alarm is not one of them).
@@ -75,6 +78,8 @@ HEALTH_ALARMS = {
     "NotificationFailuresAlarm",
     "EventDeadLetterQueueAlarm",
     "LambdaErrorsAlarm",
+    # Only with the Slack actions function: the function-errors alarm reads ten metrics already.
+    "SlackActionsErrorsAlarm",
 }
 # Custom metrics the dashboard reads: namespace CutoverController, dimension service (+ the ones named).
 DECISION_METRICS = (
@@ -177,6 +182,7 @@ def _deploy_params(partition: str = "aws", sandbox: bool = False, slack: bool = 
         "AllowedRecordNames": ["api.example.com", "www.example.com"],
         "CreateSandbox": "true" if sandbox else "false",
         "SlackWebhookSecretArn": SLACK_SECRET_ARN if slack else "",
+        "SlackSigningSecretArn": SLACK_SIGNING_SECRET_ARN if slack else "",
         "SandboxHostedZone": SANDBOX_ZONE_ID,
     }
 
@@ -211,7 +217,8 @@ def _references(node: Any, guards: frozenset[str] = frozenset()) -> Iterator[tup
 
 def _dashboard_body(slack: bool) -> Any:
     """The dashboard's JSON as CloudFormation would render it: every placeholder becomes a string
-    naming it (<PrepareFunction>, <EventDeadLetterQueue.QueueName>, ...) and the Slack rows appear only with Slack."""
+    naming it (<PrepareFunction>, <EventDeadLetterQueue.QueueName>, ...) and the Slack rows (and the Slack
+    actions alarm) appear only with Slack (both parameters set, or neither)."""
     text, variables = RESOURCES["CutoverDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
 
     def render(template_text: str) -> str:
@@ -220,7 +227,7 @@ def _dashboard_body(slack: bool) -> Any:
     fragments = {}
     for name, value in variables.items():
         condition, when_true, when_false = value["Fn::If"]
-        assert condition == "HasSlackWebhook"
+        assert condition in SLACK_FUNCTIONS.values()
         chosen = when_true if slack else when_false
         fragments[name] = render(chosen["Fn::Sub"]) if isinstance(chosen, dict) else chosen
     rendered = re.sub(r"\$\{([^}!.]+)\}", lambda m: fragments.get(m.group(1), m.group(0)), text)
@@ -808,8 +815,10 @@ def test_only_the_control_function_requests_cutovers_on_the_bus() -> None:
 
 
 def test_every_other_function_is_kept_out_of_answers_tickets_and_tokens(cfn: dict[str, Any]) -> None:
-    """Given every function role but the control function's (and the Slack notifier's and the start function's,
-    which have no table access),
+    """Given every function role but the control function's and the Slack actions function's (which answers and
+    aborts through the control function's own code, so it reads task tokens and writes answers and controls:
+    its own role holds it to those items, see below), and the Slack notifier's and the start function's
+    (which have no table access),
     When their policies are read,
     Then each carries the Deny of writes to CONTROL# and REQUEST# items, of reads of TOKEN# items, and of
     scans (dynamodb:LeadingKeys), so answers, start tickets and task tokens are the entry point's alone."""
@@ -831,11 +840,12 @@ def test_every_other_function_is_kept_out_of_answers_tickets_and_tokens(cfn: dic
     with_table = {
         fid
         for fid, props in FUNCTIONS.items()
-        if fid not in ("ControlFunction", "SlackNotifierFunction", "StartCutoverFunction")
+        if fid not in ("ControlFunction", "SlackActionsFunction", "SlackNotifierFunction", "StartCutoverFunction")
     }
     for fid in sorted(with_table):
         assert {"Ref": "KeepOutOfControlItemsPolicy"} in FUNCTIONS[fid]["Policies"], fid
     assert {"Ref": "KeepOutOfControlItemsPolicy"} not in FUNCTIONS["ControlFunction"]["Policies"]
+    assert {"Ref": "KeepOutOfControlItemsPolicy"} not in FUNCTIONS["SlackActionsFunction"]["Policies"]
     assert "dynamodb" not in json.dumps(FUNCTIONS["StartCutoverFunction"]["Policies"])
 
 
@@ -887,7 +897,8 @@ def test_only_the_start_function_starts_executions_and_only_the_control_function
     """Given every role of the translated template,
     When the Step Functions actions that change an execution are collected,
     Then StartExecution belongs to the start-cutover role (and the machine's own, to continue itself), and
-    SendTaskSuccess and SendTaskFailure to the control function's role alone (on "*": AWS supports nothing
+    SendTaskSuccess and SendTaskFailure to the control function's role and the Slack actions function's,
+    which answers and aborts through the control function's own code (on "*": AWS supports nothing
     narrower); no role may stop an execution."""
     changes: dict[str, set[str]] = {}
     for role_id in _roles(cfn):
@@ -904,8 +915,8 @@ def test_only_the_start_function_starts_executions_and_only_the_control_function
     assert changes == {
         # The machine continues a long cutover in a new execution of itself (docs/reliability.md).
         "states:StartExecution": {"StartCutoverFunctionRole", "CutoverStateMachineRole"},
-        "states:SendTaskSuccess": {"ControlFunctionRole"},
-        "states:SendTaskFailure": {"ControlFunctionRole"},
+        "states:SendTaskSuccess": {"ControlFunctionRole", "SlackActionsFunctionRole"},
+        "states:SendTaskFailure": {"ControlFunctionRole", "SlackActionsFunctionRole"},
     }
 
 
@@ -1022,6 +1033,142 @@ def test_every_slack_resource_carries_the_slack_condition(cfn: dict[str, Any]) -
     assert {lid: r.get("Condition") for lid, r in slack.items()} == dict.fromkeys(slack, "HasSlackWebhook")
 
 
+def test_slack_actions_function_exists_only_with_a_signing_secret_behind_a_public_url() -> None:
+    """Given the SlackSigningSecretArn parameter,
+    When the Slack actions function is read,
+    Then it exists only when the parameter is set; its URL takes unsigned requests (Slack cannot sign with
+    SigV4: the function checks Slack's own signature); it knows the secret, the Slack mapping, the state
+    machine and the principals that judge an answer or an abort (not the starters: Slack starts nothing)."""
+    condition = TEMPLATE["Conditions"]["HasSlackActions"]
+    props = FUNCTIONS["SlackActionsFunction"]
+    variables = props["Environment"]["Variables"]
+
+    assert RESOURCES["SlackActionsFunction"]["Condition"] == "HasSlackActions"
+    assert _resolve(condition, {"SlackSigningSecretArn": ""}, {}) is False
+    assert _resolve(condition, {"SlackSigningSecretArn": SLACK_SIGNING_SECRET_ARN}, {}) is True
+    assert props["FunctionUrlConfig"] == {"AuthType": "NONE"}
+    assert {
+        k: v for k, v in variables.items() if k not in TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    } == {
+        "STATE_MACHINE_ARN": STATE_MACHINE,
+        "APPROVER_PRINCIPALS": {"Ref": "ApproverPrincipals"},
+        "OPERATOR_PRINCIPALS": {"Ref": "OperatorPrincipals"},
+        "ALLOW_SELF_APPROVAL": {"Ref": "AllowSelfApproval"},
+        "SLACK_SIGNING_SECRET_ARN": {"Ref": "SlackSigningSecretArn"},
+        "SLACK_APPROVERS": {"Ref": "SlackApprovers"},
+    }
+    assert props["Timeout"] <= 10
+    # The notifier's messages carry buttons only when this function takes them.
+    assert FUNCTIONS["SlackNotifierFunction"]["Environment"]["Variables"]["SLACK_BUTTONS"] == {
+        "Fn::If": ["HasSlackActions", "true", "false"]
+    }
+
+
+def test_slack_actions_role_grants_what_an_answer_or_an_abort_needs_and_no_start(cfn: dict[str, Any]) -> None:
+    """Given the Slack actions function's role,
+    When its statements are read,
+    Then it may read the signing secret the parameter names, describe this machine's executions, complete
+    and fail tasks (on "*", as the control function), and get, put, update and delete only the table's
+    cutover, control, token and replay items: never a start ticket (REQUEST#) or a record's lock (LOCK#);
+    no query, no scan, no events, no MGN."""
+    statements = list(_role_statements(cfn, "SlackActionsFunctionRole"))
+    by_action = {a: s for s in statements for a in _actions(s)}
+    table = by_action["dynamodb:GetItem"]
+
+    assert set(by_action) == {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "states:SendTaskSuccess",
+        "states:SendTaskFailure",
+        "states:DescribeExecution",
+        "secretsmanager:GetSecretValue",
+    }
+    assert table["Resource"] == {"Fn::GetAtt": ["CutoverTable", "Arn"]}
+    assert all(by_action[f"dynamodb:{a}"] is table for a in ("PutItem", "UpdateItem", "DeleteItem"))
+    assert table["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["CUTOVER#*", "CONTROL#*", "TOKEN#*", "SLACKREQ#*"]},
+        "Null": {"dynamodb:LeadingKeys": "false"},
+    }
+    assert by_action["secretsmanager:GetSecretValue"]["Resource"] == {"Ref": "SlackSigningSecretArn"}
+    assert by_action["states:SendTaskSuccess"]["Resource"] == by_action["states:SendTaskFailure"]["Resource"] == "*"
+    assert (
+        by_action["states:DescribeExecution"]["Resource"]
+        == (_role_statements_of(cfn, "ControlFunctionRole", "states:DescribeExecution")["Resource"])
+    )
+
+
+def _role_statements_of(cfn: dict[str, Any], role_id: str, action: str) -> dict[str, Any]:
+    (statement,) = [s for s in _role_statements(cfn, role_id) if action in _actions(s)]
+    return statement
+
+
+def test_every_slack_actions_resource_carries_its_condition_and_only_its_url_is_public(cfn: dict[str, Any]) -> None:
+    """Given the translated template,
+    When the resources SAM generates for the Slack actions function are read,
+    Then the function, its role, log group, URL and the URL's two public permissions (InvokeFunctionUrl with
+    AuthType NONE, and InvokeFunction through the URL only, both needed since October 2025) exist only under
+    HasSlackActions; no other function is public."""
+    slack = {lid: r for lid, r in cfn["Resources"].items() if lid.startswith("SlackActionsFunction")}
+    public = {
+        lid: r["Properties"]
+        for lid, r in cfn["Resources"].items()
+        if r["Type"] == "AWS::Lambda::Permission" and r["Properties"]["Principal"] == "*"
+    }
+
+    assert sorted(r["Type"] for r in slack.values()) == sorted(
+        [
+            "AWS::Lambda::Function",
+            "AWS::IAM::Role",
+            "AWS::Logs::LogGroup",
+            "AWS::Lambda::Url",
+            "AWS::Lambda::Permission",
+            "AWS::Lambda::Permission",
+        ]
+    )
+    assert {lid: r.get("Condition") for lid, r in slack.items()} == dict.fromkeys(slack, "HasSlackActions")
+    assert cfn["Resources"]["SlackActionsFunctionUrl"]["Properties"]["AuthType"] == "NONE"
+    assert {p["FunctionName"]["Ref"] for p in public.values()} == {"SlackActionsFunction"}
+    assert sorted(
+        (p["Action"], p.get("FunctionUrlAuthType"), p.get("InvokedViaFunctionUrl")) for p in public.values()
+    ) == [
+        ("lambda:InvokeFunction", None, True),
+        ("lambda:InvokeFunctionUrl", "NONE", None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("", True),
+        ("T0123ABCD:U0456EFGH=arn:aws:sts::123456789012:assumed-role/CutoverOperator/dana", True),
+        (
+            "T1:U1=arn:aws:iam::123456789012:user/erin,T1:U2=arn:aws:iam::123456789012:role/CutoverOperator",
+            True,
+        ),
+        ("U0456EFGH=arn:aws:iam::123456789012:user/erin", False),
+        ("T1:U1=erin", False),
+        ("T1:U1=arn:aws:iam::*:user/erin", False),
+        ("T1:U1=arn:aws:s3:::bucket", False),
+        ("t1:u1=arn:aws:iam::123456789012:user/erin", False),
+        ("T1:U1=arn:aws:iam::123456789012:user/erin,", False),
+    ],
+)
+def test_slack_approvers_parameter_accepts_only_mappings_to_one_identity(value: str, accepted: bool) -> None:
+    """Given the SlackApprovers pattern,
+    When a value is checked,
+    Then empty, or comma-separated SLACKTEAMID:SLACKUSERID=ARN of an IAM user, role or role session of one
+    account, is accepted; a user without a team, a name, a wildcard account or another service is refused."""
+    pattern = TEMPLATE["Parameters"]["SlackApprovers"]["AllowedPattern"]
+
+    assert bool(re.fullmatch(pattern, value)) is accepted
+    assert (
+        TEMPLATE["Parameters"]["SlackSigningSecretArn"]["AllowedPattern"]
+        == TEMPLATE["Parameters"]["SlackWebhookSecretArn"]["AllowedPattern"]
+    )
+
+
 def test_conditional_resources_are_referenced_only_under_their_condition(cfn: dict[str, Any]) -> None:
     """Given the translated template,
     When every reference to a resource that exists only under a condition is followed,
@@ -1086,6 +1233,12 @@ def test_count_alarms_fire_on_the_first_event_and_treat_no_data_as_ok(logical_id
             "AWS/SQS",
             "ApproximateNumberOfMessagesVisible",
             [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["EventDeadLetterQueue", "QueueName"]}}],
+        ),
+        (
+            "SlackActionsErrorsAlarm",
+            "AWS/Lambda",
+            "Errors",
+            [{"Name": "FunctionName", "Value": {"Ref": "SlackActionsFunction"}}],
         ),
     ],
 )
@@ -1154,9 +1307,14 @@ def test_function_errors_alarm_sums_the_errors_of_every_function(slack: bool) ->
     """Given the function-errors alarm (with and without the Slack notifier),
     When its metric math is read,
     Then it sums AWS/Lambda Errors of every function of the stack, each id once in the expression,
-    within the 10 metrics an alarm may read."""
+    within the 10 metrics an alarm may read: all but the Slack actions function, whose errors have an alarm of
+    their own (the eleventh metric would not fit), existing exactly when that function does."""
     stats, expression = _metric_math(_alarms(TEMPLATE)["LambdaErrorsAlarm"], branch=slack)
-    expected = set(FUNCTIONS) - (set() if slack else {"SlackNotifierFunction"})
+    expected = set(FUNCTIONS) - {"SlackActionsFunction"} - (set() if slack else {"SlackNotifierFunction"})
+    own = RESOURCES["SlackActionsErrorsAlarm"]
+
+    assert own["Condition"] == RESOURCES["SlackActionsFunction"]["Condition"] == "HasSlackActions"
+    assert own["Properties"]["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "SlackActionsFunction"}}]
 
     assert len(stats) <= 10
     assert {s["Metric"]["Dimensions"][0]["Value"]["Ref"] for s in stats.values()} == expected
@@ -1222,7 +1380,7 @@ def test_dashboard_shows_executions_functions_and_the_queue() -> None:
     every function (the Slack one only when it exists) and the dead-letter queue's depth."""
     for slack in (False, True):
         rows = {tuple(row[:4]) for row in _metric_rows(_dashboard_body(slack)) if isinstance(row[0], str)}
-        functions = set(FUNCTIONS) - (set() if slack else {"SlackNotifierFunction"})
+        functions = set(FUNCTIONS) - (set() if slack else set(SLACK_FUNCTIONS))
 
         for metric in ("ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed"):
             assert ("AWS/States", metric, "StateMachineArn", "<CutoverStateMachine>") in rows
@@ -1235,11 +1393,13 @@ def test_dashboard_shows_executions_functions_and_the_queue() -> None:
 
 def test_dashboard_lists_every_health_alarm() -> None:
     """Given the dashboard's alarm-status widget,
-    When its alarms are read,
-    Then they are the ARNs of exactly the controller's health alarms."""
-    (widget,) = [w for w in _dashboard_body(slack=False)["widgets"] if w["type"] == "alarm"]
+    When its alarms are read (with and without Slack),
+    Then they are the ARNs of exactly the controller's health alarms (the Slack actions one only with it)."""
+    for slack in (False, True):
+        (widget,) = [w for w in _dashboard_body(slack=slack)["widgets"] if w["type"] == "alarm"]
+        alarms = HEALTH_ALARMS - (set() if slack else {"SlackActionsErrorsAlarm"})
 
-    assert sorted(widget["properties"]["alarms"]) == sorted(f"<{a}.Arn>" for a in HEALTH_ALARMS)
+        assert sorted(widget["properties"]["alarms"]) == sorted(f"<{a}.Arn>" for a in alarms), slack
 
 
 def test_dashboard_url_output_opens_the_dashboard() -> None:
@@ -1433,7 +1593,8 @@ def test_parameter_defaults_satisfy_their_own_constraints() -> None:
     assert params["LogRetentionDays"]["Default"] == 30
     assert 30 in params["LogRetentionDays"]["AllowedValues"]
     assert re.fullmatch(params["NotificationEmail"]["AllowedPattern"], params["NotificationEmail"]["Default"])
-    assert re.fullmatch(params["SlackWebhookSecretArn"]["AllowedPattern"], params["SlackWebhookSecretArn"]["Default"])
+    for name in ("SlackWebhookSecretArn", "SlackSigningSecretArn", "SlackApprovers"):
+        assert re.fullmatch(params[name]["AllowedPattern"], params[name]["Default"]), name
     assert params["CreateSandbox"]["Default"] in params["CreateSandbox"]["AllowedValues"]
     assert params["RequestMaxAgeSeconds"]["MinValue"] <= params["RequestMaxAgeSeconds"]["Default"]
     assert params["RequestMaxAgeSeconds"]["Default"] <= params["RequestMaxAgeSeconds"]["MaxValue"]
@@ -1450,8 +1611,9 @@ def test_template_translates_with_every_optional_feature(asl_text: str, sandbox:
 
     cfn = _sam_to_cloudformation(TEMPLATE, json.loads(asl_text), parameter_values=values)
 
-    assert {"HasSlackWebhook", "CreateSandbox"} <= set(cfn["Conditions"])
+    assert {"HasSlackWebhook", "HasSlackActions", "CreateSandbox"} <= set(cfn["Conditions"])
     assert cfn["Resources"]["SlackNotifierFunction"]["Condition"] == "HasSlackWebhook"
+    assert cfn["Resources"]["SlackActionsFunction"]["Condition"] == "HasSlackActions"
     assert cfn["Resources"]["SandboxHostedZone"]["Condition"] == "CreateSandbox"
     assert set(values) <= set(cfn["Parameters"])
 
@@ -1487,6 +1649,8 @@ def test_outputs_give_what_an_operator_needs() -> None:
     assert outputs["TableName"] == {"Ref": "CutoverTable"}
     assert outputs["DeadLetterQueueUrl"] == {"Ref": "EventDeadLetterQueue"}
     assert "DashboardUrl" in outputs
+    assert outputs["SlackActionsUrl"] == {"Fn::GetAtt": ["SlackActionsFunctionUrl", "FunctionUrl"]}
+    assert TEMPLATE["Outputs"]["SlackActionsUrl"]["Condition"] == "HasSlackActions"
 
 
 def test_samconfig_lints_on_validate_and_confirms_deploys() -> None:

@@ -582,6 +582,7 @@ class IamCheck:
         self.zones: list[str] = []
         self.record_names: list[str] = []
         self.slack_secret_arn = ""  # the stack's SlackWebhookSecretArn ("": no Slack notifier)
+        self.slack_signing_secret_arn = ""  # the stack's SlackSigningSecretArn ("": no Slack actions function)
         self.removed: dict[str, set[str]] = {}  # function -> actions taken out of its role (tests)
         self.observed: dict[str, set[str]] = {}
         self.denials: list[Denial] = []
@@ -608,6 +609,7 @@ class IamCheck:
                 "HostedZoneIds": self.zones or ["NONE"],
                 "AllowedRecordNames": self.record_names or ["none.invalid"],
                 "SlackWebhookSecretArn": self.slack_secret_arn,
+                "SlackSigningSecretArn": self.slack_signing_secret_arn,
             },
         )
 
@@ -643,7 +645,13 @@ class IamCheck:
                     seen.setdefault(function, set()).add(request.action)
                 policies_key = hashlib.sha256(
                     json.dumps(
-                        [self.zones, self.record_names, self.slack_secret_arn, sorted(self.removed.get(function, ()))]
+                        [
+                            self.zones,
+                            self.record_names,
+                            self.slack_secret_arn,
+                            self.slack_signing_secret_arn,
+                            sorted(self.removed.get(function, ())),
+                        ]
                     ).encode()
                 ).hexdigest()
                 cache_key = (function, request.key(), policies_key)

@@ -19,12 +19,15 @@ pk                                     sk                      what
 ``WATCH#<alarm name>``                 ``<execution id>``       a running cutover watching that alarm
 ``WAVE#<wave name>``                   ``<execution id>``       a cutover started by a wave
 ``REQUEST#<execution id>``             ``REQUEST``              the start request's ticket: who asked, for which plan
+``SLACKREQ#<signature>``                ``SLACKREQ``             a Slack request already taken (replays refused)
 =====================================  ======================  =====================================
 
 The ``CONTROL#``, ``REQUEST#`` and ``TOKEN#`` partitions belong to the control function: IAM denies the
 other functions' roles writing the first two and reading the third (``dynamodb:LeadingKeys``,
 template.yaml), so a person's answer, a start request and a task token come from the one entry point
-that verified who the person is.
+that verified who the person is. The Slack actions function (optional) answers and aborts through the
+control function's own code, for a Slack request it verified: it may read ``TOKEN#`` and write
+``CONTROL#`` items too, never ``REQUEST#`` ones.
 """
 
 from __future__ import annotations
@@ -305,6 +308,21 @@ class Store:
             return False
         return True
 
+    def claim_slack_request(self, signature: str, expires_at: int) -> bool:
+        """Record a Slack request by its signature, once: False when it was recorded already (the same
+        request sent again). The item expires (``expires_at``, epoch seconds) once Slack's timestamp window
+        has passed, after which the request is refused as stale anyway."""
+        try:
+            self.table.put_item(
+                Item={"pk": f"SLACKREQ#{signature}", "sk": "SLACKREQ", "at": now_iso(), "expires_at": expires_at},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
     def get_request(self, execution_id: str) -> dict[str, Any] | None:
         item = self.table.get_item(Key={"pk": f"REQUEST#{execution_id}", "sk": "REQUEST"}, ConsistentRead=True).get(
             "Item"
@@ -458,13 +476,18 @@ class Store:
         )
         return sk
 
-    def ledger(self, execution_id: str) -> list[dict[str, Any]]:
-        """Every ledger entry of a cutover, oldest first."""
+    def ledger(self, execution_id: str, kinds: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """Every ledger entry of a cutover, oldest first (only those of ``kinds``, when given)."""
         entries: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
             "ExpressionAttributeValues": {":pk": f"CUTOVER#{execution_id}", ":prefix": "LEDGER#"},
         }
+        if kinds:
+            names = [f":k{i}" for i in range(len(kinds))]
+            kwargs["FilterExpression"] = f"#kind IN ({', '.join(names)})"
+            kwargs["ExpressionAttributeNames"] = {"#kind": "kind"}
+            kwargs["ExpressionAttributeValues"].update(dict(zip(names, kinds, strict=True)))
         while True:
             page = self.table.query(**kwargs)
             for item in page.get("Items", []):

@@ -2,9 +2,10 @@
 missing or malformed variable is a ConfigurationError naming it, at the first use, never a KeyError deep in a
 step. (The AWS SDK reads the credentials itself; that is boto3's business.)
 
-Three readers: :func:`settings` (the workflow functions: table, topic, bus), :func:`runtime` (every
-function, including the Slack notifier, which has no table: logging and metrics) and
-:func:`slack_webhook_secret_arn` (the Slack notifier only)."""
+Readers: :func:`settings` (the workflow functions: table, topic, bus), :func:`runtime` (every
+function, including the Slack notifier, which has no table: logging and metrics),
+:func:`slack_webhook_secret_arn` and :func:`slack_buttons` (the Slack notifier only), and
+:func:`slack_signing_secret_arn` and :func:`slack_approvers` (the Slack actions function only)."""
 
 from __future__ import annotations
 
@@ -103,6 +104,41 @@ def slack_webhook_secret_arn() -> str:
             "SlackWebhookSecretArn parameter is given"
         )
     return arn
+
+
+def slack_buttons() -> bool:
+    """Whether the Slack notifier's messages carry buttons: only when the stack takes them (SLACK_BUTTONS,
+    true when SlackSigningSecretArn is given), else a press would reach no one."""
+    return _flag("SLACK_BUTTONS")
+
+
+def slack_signing_secret_arn() -> str:
+    """The Secrets Manager secret holding the Slack app's signing secret (the Slack actions function)."""
+    arn = os.environ.get("SLACK_SIGNING_SECRET_ARN", "").strip()
+    if not arn:
+        raise ConfigurationError(
+            "environment variable SLACK_SIGNING_SECRET_ARN not set; the SAM template sets it when the "
+            "SlackSigningSecretArn parameter is given"
+        )
+    return arn
+
+
+def slack_approvers() -> dict[str, str]:
+    """Who a Slack user acts as: ``"TEAM:USER"`` -> the AWS identity's ARN, from SLACK_APPROVERS
+    (``T123:U456=arn:aws:...,T123:U789=arn:aws:...``; empty: nobody). A malformed entry, or one Slack user
+    given two identities, is a ConfigurationError naming it."""
+    mapping: dict[str, str] = {}
+    for entry in _csv("SLACK_APPROVERS"):
+        user, sep, arn = (part.strip() for part in entry.partition("="))
+        team, colon, member = user.partition(":")
+        if not sep or not colon or not team or not member or ":" in member or not arn.startswith("arn:"):
+            raise ConfigurationError(
+                f"environment variable SLACK_APPROVERS: {entry!r} is not SLACKTEAMID:SLACKUSERID=ARN"
+            )
+        if mapping.get(user, arn) != arn:
+            raise ConfigurationError(f"environment variable SLACK_APPROVERS maps {user} to two identities")
+        mapping[user] = arn
+    return mapping
 
 
 def _seconds(name: str, default: float) -> float:

@@ -5,6 +5,13 @@ The URL is a secret (Slack revokes leaked ones): it is fetched through
 Powertools' parameters utility (cached for five minutes), never logged, and
 never part of an error message.  A failed post is logged and counted, and
 never raises: Slack must not hold up anything.
+
+When the stack takes Slack's buttons (SlackSigningSecretArn), messages that ask a person something carry
+them (Block Kit ``actions``): Approve / Refuse on an approval, Confirm fence / Refuse on the write fence,
+and Abort wherever traffic has moved. A button's ``action_id`` names the action and its ``value``
+carries the action and the execution id; pressing it sends a signed request to the Slack actions
+function (:mod:`cutover.slack_actions`), which acts only for a Slack user the stack maps to an AWS
+identity allowed to. The command lines stay in the message.
 """
 
 from __future__ import annotations
@@ -16,8 +23,9 @@ import urllib.request
 from typing import Any
 
 from cutover import aws
+from cutover.authz import Action
 from cutover.observability import count, logger
-from cutover.settings import slack_webhook_secret_arn
+from cutover.settings import slack_buttons, slack_webhook_secret_arn
 
 _EMOJI = {
     "CutoverStarted": ":rocket:",
@@ -38,17 +46,87 @@ logging.getLogger("botocore").setLevel(logging.INFO)
 POST_TIMEOUT_SECONDS = 5
 
 
+def is_fence(message: dict[str, Any]) -> bool:
+    """An ApprovalRequested message that asks for the write-fence confirmation, not a step's approval."""
+    return message.get("kind") == "write_fence"
+
+
 def operator_commands(message: dict[str, Any]) -> list[str]:
     """The exact commands an approver runs, for ApprovalRequested messages."""
     execution = message.get("execution_id", "ID")
+    answer = "confirm-fence" if is_fence(message) else "approve"
     return [
-        f"cutover approve {execution}",
+        f"cutover {answer} {execution}",
         f'cutover abort {execution} --reason "..."',
     ]
 
 
-def slack_message(message: dict[str, Any]) -> dict[str, Any]:
-    """Slack Block Kit payload for one notification (pure)."""
+def button_value(action: Action, execution_id: str) -> str:
+    """What a button carries (at most 2,000 characters for Slack): the action and the execution id."""
+    return json.dumps({"action": str(action), "execution_id": execution_id}, separators=(",", ":"))
+
+
+def _button(
+    label: str, action: Action, execution_id: str, style: str | None = None, confirm: str | None = None
+) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "action_id": str(action),
+        "text": {"type": "plain_text", "text": label},
+        "value": button_value(action, execution_id),
+    }
+    if style:
+        button["style"] = style
+    if confirm:  # Slack asks "are you sure?" before it sends the press
+        button["confirm"] = {
+            "title": {"type": "plain_text", "text": f"{label}?"},
+            "text": {"type": "mrkdwn", "text": confirm},
+            "confirm": {"type": "plain_text", "text": label},
+            "deny": {"type": "plain_text", "text": "Cancel"},
+            **({"style": style} if style in ("primary", "danger") else {}),
+        }
+    return button
+
+
+def action_buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The buttons of a message (pure): Approve / Refuse on an approval, Confirm fence / Refuse on the write
+    fence, each with Abort; Abort alone after a step that moved traffic and left some to move. None else."""
+    event, execution = message["event"], message.get("execution_id")
+    if not execution:
+        return []
+    abort = _button(
+        "Abort",
+        Action.ABORT,
+        str(execution),
+        style="danger",
+        confirm="The cutover rolls back to the weights it started from (or is abandoned if nothing moved yet).",
+    )
+    if event == "ApprovalRequested" and is_fence(message):
+        return [
+            _button(
+                "Confirm fence",
+                Action.CONFIRM_FENCE,
+                str(execution),
+                style="primary",
+                confirm="Writes to the old database are stopped (fenced): the final flip may go ahead.",
+            ),
+            _button("Refuse", Action.REFUSE_FENCE, str(execution)),
+            abort,
+        ]
+    if event == "ApprovalRequested":
+        return [
+            _button("Approve", Action.APPROVE, str(execution), style="primary"),
+            _button("Refuse", Action.REFUSE, str(execution)),
+            abort,
+        ]
+    percent = message.get("percent")
+    if event == "StepCompleted" and isinstance(percent, int | float) and 0 < percent < 100:
+        return [abort]
+    return []
+
+
+def slack_message(message: dict[str, Any], buttons: bool = True) -> dict[str, Any]:
+    """Slack Block Kit payload for one notification (pure); ``buttons``: with the action buttons."""
     from cutover.notify import subject
 
     event = message["event"]
@@ -68,10 +146,14 @@ def slack_message(message: dict[str, Any]) -> dict[str, Any]:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Data:* {message['data_safety']}"}})
     if event == "ApprovalRequested":
         commands = "\n".join(operator_commands(message))
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"Approve or abort:\n```{commands}```"}})
+        ask = "Confirm the write fence or abort" if is_fence(message) else "Approve or abort"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"{ask}:\n```{commands}```"}})
     if event == "RollbackFailed":
         batches = json.dumps(message.get("manual_change_batches", {}), indent=1)[:2500]
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"Apply by hand:\n```{batches}```"}})
+    elements = action_buttons(message) if buttons else []
+    if elements:
+        blocks.append({"type": "actions", "block_id": "cutover-actions", "elements": elements})
     blocks.append(
         {
             "type": "context",
@@ -86,7 +168,7 @@ def slack_message(message: dict[str, Any]) -> dict[str, Any]:
 _PROVIDER: list[Any] = []
 
 
-def _secrets() -> Any:
+def secrets_provider() -> Any:
     """Powertools' secrets provider (it caches the value for SECRET_MAX_AGE_SECONDS) on the controller's own
     client: its retry policy, and one boto3 session for every call of the function."""
     client = aws.client("secretsmanager")
@@ -98,7 +180,7 @@ def _secrets() -> Any:
 
 
 def webhook_url() -> str:
-    value = _secrets().get(slack_webhook_secret_arn(), max_age=SECRET_MAX_AGE_SECONDS)
+    value = secrets_provider().get(slack_webhook_secret_arn(), max_age=SECRET_MAX_AGE_SECONDS)
     text = value.decode() if isinstance(value, bytes) else str(value)
     # The secret may be the bare URL or {"url": "..."}.
     if text.strip().startswith("{"):
@@ -106,11 +188,11 @@ def webhook_url() -> str:
     return text.strip()
 
 
-def post(payload: dict[str, Any], url: str) -> int:
+def post(payload: dict[str, Any], url: str, timeout: float = POST_TIMEOUT_SECONDS) -> int:
     request = urllib.request.Request(
         url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
     )
-    with urllib.request.urlopen(request, timeout=POST_TIMEOUT_SECONDS) as response:
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         return int(response.status)
 
 
@@ -120,7 +202,7 @@ def relay(event: dict[str, Any]) -> dict[str, Any]:
     for record in event.get("Records") or []:
         try:
             message = json.loads(record["Sns"]["Message"])
-            status = post(slack_message(message), webhook_url())
+            status = post(slack_message(message, buttons=slack_buttons()), webhook_url())
             if status >= 300:
                 raise RuntimeError(f"Slack answered HTTP {status}")
             posted += 1

@@ -13,7 +13,11 @@ Two kinds of events reach it:
 
 It alone may read the pending waits' task tokens, complete them, and write the ``CONTROL#`` and
 ``REQUEST#`` items (IAM denies the other roles, template.yaml), so a person's answer, a start request
-and a token's completion all come from here.
+and a token's completion all come from here. The one other way in, Slack's buttons
+(:mod:`cutover.slack_actions`, optional), verifies Slack's signature, maps the Slack user to an AWS
+identity, and then does the action through :func:`perform`, this module's own code: the same
+authorization, the same actions, the same ledger entries (which also say how the request came). Its
+role may therefore read tokens, complete them and write ``CONTROL#`` items too, but no ``REQUEST#``.
 """
 
 from __future__ import annotations
@@ -75,11 +79,17 @@ class Refused(Exception):
 
 @dataclass
 class Request:
-    """One person's verified request."""
+    """One person's verified request. ``origin`` says how it came when not as a signed request to the
+    function URL (``{"via": "slack", "slack_user": ...}``): every ledger entry of the action carries it."""
 
     caller: str | None
     action: Action
     body: dict[str, Any] = field(default_factory=dict)
+    origin: dict[str, str] = field(default_factory=dict)
+
+    def who(self, **data: Any) -> dict[str, Any]:
+        """Ledger evidence of the action: ``by`` (the verified caller), how the request came, and ``data``."""
+        return {"by": self.caller, **self.origin, **data}
 
     def text(self, name: str, required: bool = False) -> str:
         value = self.body.get(name)
@@ -146,19 +156,33 @@ def respond(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """(HTTP status, JSON body). Never raises for a person's mistake: it answers it."""
     try:
         request = parse(event)
+    except Refused as err:
+        return err.status, {"error": str(err)}
+    return perform(request)
+
+
+def perform(request: Request) -> tuple[int, dict[str, Any]]:
+    """Do one person's action, for a caller already verified (AWS's SigV4 check of the function URL, or
+    the Slack actions function's check of Slack's signature and the stack's SlackApprovers): judged by
+    :func:`cutover.authz.authorize` on the stack's principals, four eyes included, and recorded in the
+    ledger, refusals too. (HTTP status, JSON body); never raises for a person's mistake."""
+    execution: str | None = None
+    try:
         execution = request.text("execution_id", required=request.action not in (Action.START, Action.UNLOCK))
         requested_by = None
         if execution and request.action in (Action.APPROVE, Action.CONFIRM_FENCE):
-            requested_by = (store().get_state(_cutover_id(execution)) or {}).get("requested_by")
+            requested_by = (store().get_state(cutover_id(execution)) or {}).get("requested_by")
         refusal = authorize(request.action, request.caller, principals(), requested_by)
         if refusal is not None:
-            logger.warning("action refused", extra={"action": request.action, "caller": request.caller})
+            logger.warning(
+                "action refused", extra={"action": request.action, "caller": request.caller, **request.origin}
+            )
             count("ActionsRefused")
             if execution and request.caller:
                 store().record(
-                    _cutover_id(execution),
+                    cutover_id(execution),
                     "action_refused",
-                    {"action": str(request.action), "by": request.caller, "reason": refusal.reason},
+                    request.who(action=str(request.action), reason=refusal.reason),
                 )
             return refusal.status, {"error": refusal.reason}
         assert request.caller is not None
@@ -166,6 +190,12 @@ def respond(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         count("OperatorActions")
         return 200, {"message": message, "by": request.caller, **extra}
     except Refused as err:
+        # An action refused for the cutover's state (promote --step for another step, approve with nothing
+        # to approve, ...) is in its ledger too, with who asked; an unknown cutover has no ledger.
+        if err.status == 409 and execution and request.caller:
+            store().record(
+                cutover_id(execution), "action_refused", request.who(action=str(request.action), reason=str(err))
+            )
         return err.status, {"error": str(err)}
     except (ClientError, BotoCoreError) as err:
         # AWS did not take a call (throttled, unavailable). Every action is safe to send again: a start
@@ -178,13 +208,14 @@ def respond(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 # ------------------------------------------------------------------ the cutover an action is about
 
 
-def _cutover_id(execution: str) -> str:
+def cutover_id(execution: str) -> str:
+    """The cutover's id (its first execution's name) from an execution id or ARN."""
     return execution.rsplit(":", 1)[-1]
 
 
 def _describe(execution: str) -> dict[str, Any]:
     """The cutover's current execution (a long cutover continues in new ones: its state names the latest)."""
-    cutover = _cutover_id(execution)
+    cutover = cutover_id(execution)
     state = store().get_state(cutover) or {}
     arn = state.get("execution_arn")
     if not arn:
@@ -200,8 +231,8 @@ def _describe(execution: str) -> dict[str, Any]:
 
 def _running_wait(execution: str) -> dict[str, Any] | None:
     if _describe(execution)["status"] != "RUNNING":
-        raise Refused(409, f"cutover {_cutover_id(execution)} is not running")
-    return store().get_wait(_cutover_id(execution))
+        raise Refused(409, f"cutover {cutover_id(execution)} is not running")
+    return store().get_wait(cutover_id(execution))
 
 
 def _instead(pending: object) -> str:
@@ -234,7 +265,7 @@ def _wake(cutover: str, woken_by: str) -> bool:
 def _answer(request: Request, execution: str) -> tuple[str, dict[str, Any]]:
     kind, answer = _ANSWERS[request.action]
     reason = request.text("reason", required=answer is Answer.REFUSE)
-    cutover = _cutover_id(execution)
+    cutover = cutover_id(execution)
     wait = _running_wait(execution)
     pending = (wait or {}).get("kind")
     if pending != kind:
@@ -247,12 +278,12 @@ def _answer(request: Request, execution: str) -> tuple[str, dict[str, Any]]:
             cutover,
             str(kind),
             step - 1,
-            {"answer": str(answer), "by": who, "reason": reason or None, "percent": percent},
+            request.who(answer=str(answer), reason=reason or None, percent=percent),
         )
     except AnswerRefused as err:
         raise Refused(409, f"cutover {cutover}: {err}") from None
     store().record(
-        cutover, _LEDGER_KIND[(kind, answer)], {"by": who, "percent": percent, **({"reason": reason} if reason else {})}
+        cutover, _LEDGER_KIND[(kind, answer)], request.who(percent=percent, **({"reason": reason} if reason else {}))
     )
     woke = _wake(cutover, f"answer by {who}")
     later = "" if woke else " (it takes effect at the next evaluation, within one check interval)"
@@ -267,11 +298,11 @@ def _answer(request: Request, execution: str) -> tuple[str, dict[str, Any]]:
 
 def _abort(request: Request, execution: str) -> tuple[str, dict[str, Any]]:
     reason = request.text("reason", required=True)
-    cutover = _cutover_id(execution)
+    cutover = cutover_id(execution)
     _running_wait(execution)
     who = str(request.caller)
     store().set_control(cutover, abort={"by": who, "reason": reason})
-    store().record(cutover, "abort_requested", {"by": who, "reason": reason})
+    store().record(cutover, "abort_requested", request.who(reason=reason))
     token = store().get_token(cutover)
     if token and store().clear_wait(cutover, token=token):
         try:
@@ -288,7 +319,7 @@ def _abort(request: Request, execution: str) -> tuple[str, dict[str, Any]]:
 def _promote(request: Request, execution: str) -> tuple[str, dict[str, Any]]:
     """End the current bake at its next evaluation, if healthy; only the step baking now, and, when the
     request names a step (``percent``), only if that is the step baking now."""
-    cutover = _cutover_id(execution)
+    cutover = cutover_id(execution)
     wait = _running_wait(execution)
     pending = (wait or {}).get("kind")
     if pending != Phase.BAKE:
@@ -299,29 +330,29 @@ def _promote(request: Request, execution: str) -> tuple[str, dict[str, Any]]:
         raise Refused(409, f"cutover {cutover} is baking {percent}%, not {wanted}%: nothing promoted")
     who = str(request.caller)
     store().set_control(cutover, promote={"by": who, "percent": percent})
-    store().record(cutover, "promote_requested", {"by": who, "percent": percent})
+    store().record(cutover, "promote_requested", request.who(percent=percent))
     _wake(cutover, f"promote by {who}")
     text = f"promote requested by {who}: the {percent}% bake ends at the next evaluation if it is healthy"
     return text, {"execution_id": cutover, "percent": percent}
 
 
 def _pause(request: Request, execution: str) -> tuple[str, dict[str, Any]]:
-    cutover = _cutover_id(execution)
+    cutover = cutover_id(execution)
     _running_wait(execution)
     who = str(request.caller)
     store().set_control(cutover, paused=True, paused_by=who)
-    store().record(cutover, "paused", {"by": who})
+    store().record(cutover, "paused", request.who())
     return f"paused by {who}: weights stay where they are; evaluations (and rollback on a breach) go on", {
         "execution_id": cutover
     }
 
 
 def _resume(request: Request, execution: str) -> tuple[str, dict[str, Any]]:
-    cutover = _cutover_id(execution)
+    cutover = cutover_id(execution)
     _running_wait(execution)
     who = str(request.caller)
     store().set_control(cutover, paused=None, paused_by=None)
-    store().record(cutover, "resumed", {"by": who})
+    store().record(cutover, "resumed", request.who())
     _wake(cutover, f"resume by {who}")
     return f"resumed by {who}", {"execution_id": cutover}
 
@@ -357,13 +388,13 @@ def _unlock(request: Request, _execution: str) -> tuple[str, dict[str, Any]]:
     who = str(request.caller)
     if not store().release_locks([lock["key"]], owner):
         raise Refused(409, f"{lock['key']}: the lock changed hands meanwhile; look again")
-    store().record(owner, "unlocked", {"record": lock["key"], "by": who, "reason": reason, "status": status})
+    store().record(owner, "unlocked", request.who(record=lock["key"], reason=reason, status=status))
     return f"unlocked {lock['key']} (held by cutover {owner}, {status.lower()}) as {who}", {"execution_id": owner}
 
 
 def _finalize(request: Request, execution: str) -> tuple[str, dict[str, Any]]:
     """MGN FinalizeCutover of the plan's servers: only after COMPLETED, with the cutover's name typed out."""
-    cutover = _cutover_id(execution)
+    cutover = cutover_id(execution)
     desc = _describe(execution)
     ledger = store().ledger(cutover)
     outcome = next((e["data"].get("outcome") for e in reversed(ledger) if e["kind"] == "outcome"), None)
@@ -382,7 +413,7 @@ def _finalize(request: Request, execution: str) -> tuple[str, dict[str, Any]]:
     if confirm != plan.get("name"):
         raise Refused(400, f"finalize refused: type the cutover's name ({plan.get('name')!r}) to confirm")
     who = str(request.caller)
-    store().record(cutover, "finalize_approved", {"by": who, "servers": servers, "confirmed": confirm})
+    store().record(cutover, "finalize_approved", request.who(servers=servers, confirmed=confirm))
     mgn = aws.client("mgn")
     done: list[str] = []
     for server in servers:
@@ -396,7 +427,7 @@ def _finalize(request: Request, execution: str) -> tuple[str, dict[str, Any]]:
                 f"(finalized so far: {', '.join(done) or 'none'})",
             ) from None
         state = (answer.get("lifeCycle") or {}).get("state")
-        store().record(cutover, "mgn_finalized", {"server": server, "lifecycle": state, "by": who})
+        store().record(cutover, "mgn_finalized", request.who(server=server, lifecycle=state))
         done.append(server)
     return f"finalized the MGN cutover of {', '.join(done)} (approved by {who})", {"execution_id": cutover}
 
