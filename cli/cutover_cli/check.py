@@ -37,11 +37,13 @@ class Readiness:
     minimum_seconds: int = 0
     ttl_seconds: int = 0
     snapshot_weights: dict[str, dict[str, int]] = field(default_factory=dict)
+    records: list[dict[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "ready": not self.problems,
             "problems": self.problems,
+            "records": self.records,
             "weights_now": self.snapshot_weights,
             "gates": self.gates,
             "steps": self.steps,
@@ -61,7 +63,7 @@ def allowed_from_stack(parameters: Sequence[dict[str, str]], stack_name: str) ->
 
 def readiness(plan: Plan, client: Callable[[str], Any], allowed: Allowed) -> Readiness:
     """Every check, read-only; ``client(service)`` is a boto3 client of the account (or the emulator)."""
-    out = Readiness()
+    out = Readiness(records=[{"name": r.name, "from": r.from_, "to": r.to} for r in plan.records])
     out.problems += _stack_problems(plan, allowed)
     snapshot: dict[str, Any] | None = None
     try:
@@ -140,8 +142,10 @@ def lines(plan_name: str, report: dict[str, Any]) -> list[str]:
     problems = report["problems"]
     out = [f"plan {plan_name}: " + ("ready" if not problems else f"{len(problems)} problem(s)")]
     out += [f"problem: {p}" for p in problems]
+    order = {normalize_name(r["name"]): (r["from"], r["to"]) for r in report.get("records", [])}
     for name, now in report["weights_now"].items():
-        out.append(f"now: {name} " + "/".join(f"{k} {v}" for k, v in now.items()))
+        first = [k for k in order.get(normalize_name(name), ()) if k in now]
+        out.append(f"now: {name} " + "/".join(f"{k} {now[k]}" for k in first + sorted(set(now) - set(first))))
     for gate in report["gates"]:
         out.append(f"gate {gate['status']:<7} {gate['reason']}")
     for step in report["steps"]:

@@ -200,7 +200,8 @@ def _cutovers(console: Console, op: Operator, args: argparse.Namespace) -> None:
         if args.command == "list":
             records = ", ".join(f"{r['name']} ({r['from']} -> {r['to']})" for r in row["records"])
         else:
-            records = ", ".join(f"{_pair(r, 'before')} -> {_pair(r, 'after')}" for r in row["records"])
+            after = "(running)" if row["status"] == "RUNNING" else None
+            records = ", ".join(f"{_pair(r, 'before')} -> {after or _pair(r, 'after')}" for r in row["records"])
         table.add_row(row["execution_id"], str(row["name"]), str(row["status"]), row["started"][:19], records)
     console.print(table)
 

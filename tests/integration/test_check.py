@@ -45,7 +45,7 @@ def test_a_ready_plan_shows_its_change_batches_rollback_and_minimum_duration(
     out = capsys.readouterr().out.splitlines()
     fqdn = f"{RECORD}."
     assert out[0] == "plan orders-cutover: ready"
-    assert f"now: {RECORD} aws 10/legacy 90" in out
+    assert f"now: {RECORD} legacy 90/aws 10" in out
     assert any(line.startswith("gate pass    dms orders-task latency source 4s, target 6s") for line in out)
     assert "gate pass    alarm orders-aws-5xx is OK" in out
     step = out.index("step 25%:")

@@ -159,7 +159,8 @@ def test_self_approval_when_the_stack_allows_it(configured: LocalEngine, zone: s
 
 def test_every_action_is_recorded_with_the_verified_caller(configured: LocalEngine, zone: str) -> None:
     """Given a baking cutover, when Erin pauses, resumes, promotes and aborts it, then each ledger entry
-    carries her verified ARN; a developer's pause is refused and recorded as refused."""
+    carries her verified ARN; a developer's pause, and Erin's promote of another step, are refused and
+    recorded as refused."""
     from .test_operator import ManualClock
 
     healthy_world(configured)
@@ -184,6 +185,8 @@ def test_every_action_is_recorded_with_the_verified_caller(configured: LocalEngi
         if e["kind"] in ("paused", "resumed", "promote_requested", "abort_requested")
     }
     assert by == {"paused": ERIN, "resumed": ERIN, "promote_requested": ERIN, "abort_requested": ERIN}
+    # Refused for who asked (403), and for the cutover's state (409): both in the ledger, with who asked.
     assert [(e["data"]["action"], e["data"]["by"]) for e in ledger if e["kind"] == "action_refused"] == [
-        ("pause", MALLORY)
+        ("pause", MALLORY),
+        ("promote", ERIN),
     ]
