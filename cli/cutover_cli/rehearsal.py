@@ -29,7 +29,7 @@ from typing import Any
 from cutover import weights as weights_mod
 from cutover.plan import Plan, normalize_name
 from cutover.words import Phase
-from cutover_cli.engine.world import describe_tasks, rehearsal_task
+from cutover_cli.engine.world import describe_tasks, rehearsal_task, set_metric
 from cutover_cli.local_engine import Invocation, LocalEngine
 from cutover_cli.scenario import (
     ApprovalPoint,
@@ -52,9 +52,12 @@ class World:
     dms: dict[str, dict[str, Any]] = field(default_factory=dict)
     mgn: dict[str, dict[str, Any]] = field(default_factory=dict)
     alarms: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def apply(self, entry: TimelineEntry) -> list[str]:
         """Apply one timeline entry; returns the alarms it set to ALARM."""
+        for gate, metric in entry.metrics.items():
+            self.metrics[gate] = metric.model_dump()
         for task, state in entry.dms.items():
             self.dms.setdefault(task, {}).update(state.model_dump(exclude_none=True))
         for server, mstate in entry.mgn.items():
@@ -410,6 +413,22 @@ class Rehearsal:
             if self._synced.get(("alarm", name)) != alarm_state:
                 self.engine.set_alarm(name, alarm_state)
                 self._synced[("alarm", name)] = alarm_state
+        gates = {g.name: g for g in self.plan.gates.metrics} if self.plan else {}
+        for name, metric in self.world.metrics.items():
+            gate = gates.get(name)
+            wanted = (metric.get("value"), metric.get("samples"))
+            if gate is not None and gate.metric is not None and self._synced.get(("metric", name)) != wanted:
+                m = gate.metric
+                set_metric(
+                    self.engine.client,
+                    m.namespace,
+                    m.metric_name,
+                    dict(m.dimensions),
+                    wanted[0],
+                    int(wanted[1] or 1),
+                    m.stat,
+                )
+                self._synced[("metric", name)] = wanted
 
     def serve_mgn(self, params: dict[str, Any]) -> dict[str, Any]:
         wanted = (params.get("filters") or {}).get("sourceServerIDs") or list(self.world.mgn)
@@ -604,6 +623,7 @@ class Rehearsal:
             "next": doc.get("decision") if evaluation else None,
             "healthy": last.get("healthy") if evaluation else None,
             "reasons": last.get("reasons", []) if evaluation else [],
+            "dry_run": last.get("dry_run", []) if evaluation else [],
             "woken_by": ((payload.get("state") or {}).get("wake") or {}).get("woken_by") if evaluation else None,
             # Where traffic is while this happened: the share on `to` of the weights written last (a drain, a
             # fence or an approval waits at the previous step's weights), and failed evaluations in a row.

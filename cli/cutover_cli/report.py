@@ -486,6 +486,9 @@ def _summary_evaluation(d: Mapping[str, Any]) -> str:
         text += f" → {d['decision']}"
     if d.get("reasons"):
         text += " — " + "; ".join(str(r) for r in d["reasons"])
+    would = [c.get("reason") for c in d.get("checks") or [] if c.get("dry_run") and c.get("status") != "pass"]
+    if would:
+        text += " [" + "; ".join(str(r) for r in would) + "]"
     if d.get("woken_by"):
         text += f" (woken by {d['woken_by']})"
     return text

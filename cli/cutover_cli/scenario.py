@@ -88,6 +88,14 @@ class MgnState(_Strict):
     error: str | None = Field(default=None, description="a dataReplicationError code, e.g. AGENT_NOT_SEEN")
 
 
+class MetricValue(_Strict):
+    """What a metric gate's query reads from this point on: ``value`` (its statistic) over ``samples``
+    samples; ``value: null`` publishes nothing (no datapoints)."""
+
+    value: float | None
+    samples: int = Field(default=100, ge=1, le=1_000_000)
+
+
 class StepPoint(_Strict):
     step: int = Field(ge=1)
     check: int | None = Field(default=None, ge=1)
@@ -143,6 +151,7 @@ class TimelineEntry(_Strict):
     dms: dict[str, DmsState] = Field(default_factory=dict)
     mgn: dict[str, MgnState] = Field(default_factory=dict)
     alarms: dict[str, Literal["OK", "ALARM", "INSUFFICIENT_DATA"]] = Field(default_factory=dict)
+    metrics: dict[str, MetricValue] = Field(default_factory=dict, description="by metric gate name")
     faults: list[Fault] = Field(default_factory=list, max_length=100, description="injected from this point on")
     records: dict[str, dict[str, Weight]] = Field(
         default_factory=dict, description="someone else sets these weights by hand (drift)"
@@ -247,6 +256,8 @@ def _timeline_against_plan(s: Scenario, plan: Plan) -> list[str]:
         tasks.add(plan.reverse_replication.replication_task)
     servers = {g.source_server_id for g in plan.gates.mgn}
     alarms = set(plan.gates.alarms)
+    # The emulator computes the basic statistics only (no percentiles), and no metric math.
+    metric_gates = {g.name for g in plan.gates.metrics if g.metric is not None and not g.metric.stat.startswith("p")}
     # A pause holds a preflight or a bake (without using up preflight's timeout): they may then make more
     # evaluations than the plan's counts.
     pauses = any(a.action == "pause" for e in s.timeline for a in e.operator)
@@ -287,6 +298,12 @@ def _timeline_against_plan(s: Scenario, plan: Plan) -> list[str]:
         ]
         problems += [
             f"{where}.alarms.{a}: the plan does not watch alarm {a!r}" for a in entry.alarms if a not in alarms
+        ]
+        problems += [
+            f"{where}.metrics.{m}: the plan has no metric gate {m!r} the emulator can answer (a metric with a basic "
+            "statistic: expressions and percentiles are not rehearsed)"
+            for m in entry.metrics
+            if m not in metric_gates
         ]
     return problems
 

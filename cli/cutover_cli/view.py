@@ -106,6 +106,11 @@ def describe_entry(entry: dict[str, Any]) -> str:
     parts = [_dms_change(task, state) for task, state in (entry.get("dms") or {}).items()]
     parts += [_mgn_change(server, state) for server, state in (entry.get("mgn") or {}).items()]
     parts += [f"alarm {name} {state}" for name, state in (entry.get("alarms") or {}).items()]
+    parts += [
+        f"metric {name} "
+        + ("no datapoints" if m.get("value") is None else f"{m['value']:g} over {m.get('samples')} samples")
+        for name, m in (entry.get("metrics") or {}).items()
+    ]
     for name, weights in (entry.get("records") or {}).items():
         parts.append(f"records {name} set to " + "/".join(f"{k} {v}" for k, v in weights.items()))
     for fault in entry.get("faults") or []:
@@ -218,6 +223,8 @@ class LiveView:
         )
         if evidence:
             self.console.print(f"[dim]{'':>10}  {' | '.join(evidence)}[/dim]")
+        for would in s.get("dry_run") or []:
+            self.console.print(f"{'':>10}  [yellow]{would}[/yellow]")
 
     def _on_shift(self, s: dict[str, Any]) -> None:
         self.console.print(

@@ -16,7 +16,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from cutover import aws
-from cutover.plan import DmsGate
+from cutover.plan import DmsGate, MetricGate, MetricStat
 from cutover.signals import Check, GateReport
 
 REGION = "us-east-1"
@@ -123,6 +123,46 @@ def metric_result(query_id: str, values: list[float], status: str = "Complete", 
         "StatusCode": status,
         **extra,
     }
+
+
+def metric_gate(
+    name: str = "aws-5xx",
+    threshold: float = 5,
+    breach_when: str = "GreaterThanThreshold",
+    stat: str = "Sum",
+    **options: Any,
+) -> MetricGate:
+    """A metric gate on the new side's ALB 5xx count (``options``: period_seconds, lookback_periods, min_samples,
+    dry_run, or metric=None with expression and metrics)."""
+    metric = MetricStat(
+        namespace="AWS/ApplicationELB",
+        metric_name="HTTPCode_ELB_5XX_Count",
+        dimensions={"LoadBalancer": "app/orders/50dc6c495c0c9188"},
+        stat=stat,
+    )
+    fields: dict[str, Any] = {"metric": metric, **options}
+    return MetricGate(name=name, breach_when=breach_when, threshold=threshold, **fields)
+
+
+def metric_series(
+    query_id: str,
+    points: list[tuple[datetime, float]],
+    status: str = "Complete",
+    label: str = "aws-5xx",
+    messages: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """One MetricDataResults entry as GetMetricData returns it (botocore parses the timestamps): ``points`` are
+    (timestamp, value) pairs, given newest first as ScanBy TimestampDescending returns them."""
+    entry: dict[str, Any] = {
+        "Id": query_id,
+        "Label": label,
+        "Timestamps": [t for t, _ in points],
+        "Values": [v for _, v in points],
+        "StatusCode": status,
+    }
+    if messages is not None:
+        entry["Messages"] = messages
+    return entry
 
 
 # ---------------------------------------------------------------- moto

@@ -277,3 +277,56 @@ def test_a_wildcard_record_is_refused_naming_why() -> None:
         "records[0].name: '*.example.com' is a wildcard record, which the controller does not shift "
         "(IAM sees its name as \\052, which AllowedRecordNames cannot hold)"
     ]
+
+
+METRIC = {"namespace": "Orders/Web", "metric_name": "Errors5xx", "dimensions": {"Side": "aws"}, "stat": "Sum"}
+
+
+def metric_gate(**fields: Any) -> dict[str, Any]:
+    return {"name": "aws-5xx", "metric": METRIC, "breach_when": "GreaterThanThreshold", "threshold": 10, **fields}
+
+
+@pytest.mark.parametrize(
+    ("gate", "expected"),
+    [
+        (metric_gate(expression="m1 / m2"), "gates.metrics[0]: give either metric or expression"),
+        ({**metric_gate(), "metric": None}, "gates.metrics[0]: give either metric or expression"),
+        (metric_gate(metrics={"m1": METRIC}), "gates.metrics[0]: metrics are the inputs of an expression"),
+        (
+            {**metric_gate(), "metric": None, "expression": "M1 * 2", "metrics": {"M1": METRIC}},
+            "gates.metrics[0]: metrics: 'M1' must start with a lower-case letter",
+        ),
+        (metric_gate(metric={**METRIC, "stat": "Median"}), "gates.metrics[0].metric.stat: does not match"),
+        (metric_gate(period_seconds=90), "gates.metrics[0].period_seconds: must be a multiple of 60"),
+        (metric_gate(period_seconds=0), "gates.metrics[0].period_seconds: must be at least 60"),
+        (metric_gate(breach_when="Above"), "gates.metrics[0].breach_when: must be one of"),
+        (metric_gate(min_samples=0), "gates.metrics[0].min_samples: must be at least 1"),
+        (metric_gate(name="AWS 5xx"), "gates.metrics[0].name: does not match the pattern"),
+        ({k: v for k, v in metric_gate().items() if k != "threshold"}, "gates.metrics[0].threshold: is required"),
+    ],
+)
+def test_a_metric_gate_names_what_is_wrong(gate: dict[str, Any], expected: str) -> None:
+    problems = plan_problems(base(gates={"metrics": [gate]}))
+    assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_metric_gates_have_unique_names_and_documented_defaults() -> None:
+    assert plan_problems(base(gates={"metrics": [metric_gate(), metric_gate()]})) == [
+        "gates.metrics[1]: 'aws-5xx' is listed twice (first at [0])"
+    ]
+    gate = validate_plan(base(gates={"metrics": [metric_gate()]})).gates.metrics[0]
+    assert (gate.period_seconds, gate.lookback_periods, gate.min_samples, gate.dry_run) == (60, 3, 1, False)
+    expression = {**metric_gate(), "metric": None, "expression": "errors / requests * 100"}
+    expression["metrics"] = {"errors": METRIC, "requests": {**METRIC, "metric_name": "Requests"}}
+    assert plan_problems(base(gates={"metrics": [expression]})) == []
+
+
+@pytest.mark.parametrize("family", ["dms", "mgn"])
+def test_any_gate_may_be_a_dry_run(family: str) -> None:
+    gate = (
+        {"replication_instance": "ri", "replication_task": "t", "max_cdc_latency_seconds": 30, "dry_run": True}
+        if family == "dms"
+        else {"source_server_id": "s-1234567890abcdef0", "max_lag_seconds": 60, "dry_run": True}
+    )
+    plan = validate_plan(base(gates={family: [gate]}))
+    assert getattr(plan.gates, family)[0].dry_run is True

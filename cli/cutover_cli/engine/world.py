@@ -190,3 +190,45 @@ def set_dms_latency(
             )
     if data:
         client("cloudwatch").put_metric_data(Namespace="AWS/DMS", MetricData=data)
+
+
+def set_metric(
+    client: Clients,
+    namespace: str,
+    metric_name: str,
+    dimensions: dict[str, str],
+    value: float | None,
+    samples: int,
+    stat: str,
+) -> None:
+    """Replace a metric's datapoints with one fresh datapoint (None: no datapoints): ``samples`` samples whose
+    ``stat`` (Sum or Average, Minimum, Maximum) is ``value``, as a metric gate reads it."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    backend = cloudwatch_backends[ACCOUNT][REGION]
+
+    def same_series(datum: Any) -> bool:
+        got = {d.name: d.value for d in getattr(datum, "dimensions", [])}
+        return bool(datum.namespace == namespace and datum.name == metric_name and got == dimensions)
+
+    backend.metric_data = [d for d in backend.metric_data if not same_series(d)]
+    if value is None:
+        return
+    total = float(value) if stat == "Sum" else float(value) * samples
+    client("cloudwatch").put_metric_data(
+        Namespace=namespace,
+        MetricData=[
+            {
+                "MetricName": metric_name,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+                "StatisticValues": {
+                    "SampleCount": float(samples),
+                    "Sum": total,
+                    "Minimum": float(value) if stat != "Sum" else total / samples,
+                    "Maximum": float(value) if stat != "Sum" else total / samples,
+                },
+                # moto compares with an end time cut to the whole second: stay before it.
+                "Timestamp": datetime.now(UTC) - timedelta(seconds=2),
+            }
+        ],
+    )

@@ -100,6 +100,8 @@ class LastEvaluation(_Model):
     reasons: list[str]
     decision: Decision
     why: str
+    # What the dry-run gates would have decided, when not pass (they decide nothing).
+    dry_run: list[str] = Field(default_factory=list)
 
 
 class CutoverDocument(_Model):

@@ -100,6 +100,7 @@ class DmsTask(_Strict):
 
 class DmsGate(DmsTask):
     max_cdc_latency_seconds: float = Field(gt=0, le=MAX_SECONDS)
+    dry_run: bool = Field(default=False, description="evaluated and recorded, never deciding")
     validation: bool = Field(
         default=False,
         description="also require DMS data validation clean: no table Mismatched, Suspended, in Table error or Error "
@@ -109,6 +110,7 @@ class DmsGate(DmsTask):
 
 class MgnGate(_Strict):
     source_server_id: str = Field(pattern=r"^s-[0-9a-zA-Z]{17}$")
+    dry_run: bool = Field(default=False, description="evaluated and recorded, never deciding")
     max_lag_seconds: float = Field(gt=0, le=MAX_SECONDS)
     require_ready_for_cutover: bool = Field(
         default=False,
@@ -141,10 +143,56 @@ class ReverseReplication(DmsTask):
     max_cdc_latency_seconds: float = Field(gt=0, le=MAX_SECONDS)
 
 
+# GetMetricData's statistics: the basic ones, and percentiles (p99, p99.9).
+METRIC_STAT = r"^(Average|Sum|Minimum|Maximum|SampleCount|p\d{1,2}(\.\d{1,2})?)$"
+BREACH_WHEN = Literal[
+    "GreaterThanThreshold", "GreaterThanOrEqualToThreshold", "LessThanThreshold", "LessThanOrEqualToThreshold"
+]
+
+
+class MetricStat(_Strict):
+    """One CloudWatch metric and statistic (GetMetricData's MetricStat)."""
+
+    namespace: str = Field(min_length=1, max_length=255)
+    metric_name: str = Field(min_length=1, max_length=255)
+    dimensions: dict[str, str] = Field(default_factory=dict, max_length=30)
+    stat: str = Field(default="Average", pattern=METRIC_STAT)
+
+
+class MetricGate(_Strict):
+    """A CloudWatch query judged against a threshold: a metric with a statistic, or a metric-math expression
+    over named metrics (``metrics``, referenced by their keys). The latest datapoint of the last
+    ``lookback_periods`` periods is judged; with fewer than ``min_samples`` samples behind it (the metric's
+    SampleCount in that period; for an expression, the datapoints returned) the gate has missing data."""
+
+    name: str = Field(pattern=r"^[a-z0-9-]{1,64}$")
+    metric: MetricStat | None = None
+    expression: str | None = Field(default=None, min_length=1, max_length=2048)
+    metrics: dict[str, MetricStat] = Field(default_factory=dict, max_length=10)
+    period_seconds: int = Field(default=60, ge=60, le=86400, multiple_of=60)
+    lookback_periods: int = Field(default=3, ge=1, le=60)
+    breach_when: BREACH_WHEN
+    threshold: float
+    min_samples: int = Field(default=1, ge=1, le=1_000_000)
+    dry_run: bool = Field(default=False, description="evaluated and recorded, never deciding")
+
+    @model_validator(mode="after")
+    def _one_query(self) -> MetricGate:
+        if (self.metric is None) == (self.expression is None):
+            raise ValueError("give either metric or expression (with its metrics), not both nor neither")
+        if self.metric is not None and self.metrics:
+            raise ValueError("metrics are the inputs of an expression: with metric, leave them out")
+        for key in self.metrics:
+            if not re.fullmatch(r"[a-z][a-zA-Z0-9_]{0,254}", key):
+                raise ValueError(f"metrics: {key!r} must start with a lower-case letter (GetMetricData's Id)")
+        return self
+
+
 class Gates(_Strict):
     dms: list[DmsGate] = Field(default_factory=list, max_length=MAX_GATES)
     mgn: list[MgnGate] = Field(default_factory=list, max_length=MAX_GATES)
     alarms: list[str] = Field(default_factory=list, max_length=MAX_GATES)
+    metrics: list[MetricGate] = Field(default_factory=list, max_length=MAX_GATES)
     missing_data: Literal["breach", "ignore"] = "breach"
 
 
@@ -283,6 +331,7 @@ _FRIENDLY = {
     "greater_than": "must be greater than {gt}",
     "less_than_equal": "must be at most {le}",
     "less_than": "must be less than {lt}",
+    "multiple_of": "must be a multiple of {multiple_of}",
     "too_short": "must have at least {min_length} item(s)",
     "too_long": "must have at most {max_length} item(s)",
     "string_too_short": "must not be empty",
@@ -362,6 +411,7 @@ def _gate_problems(plan: Plan) -> list[str]:
         ("gates.dms", [g.replication_task for g in plan.gates.dms]),
         ("gates.mgn", [g.source_server_id for g in plan.gates.mgn]),
         ("gates.alarms", list(plan.gates.alarms)),
+        ("gates.metrics", [g.name for g in plan.gates.metrics]),
     ):
         first: dict[str, int] = {}
         for i, item in enumerate(items):

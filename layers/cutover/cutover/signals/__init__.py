@@ -1,10 +1,11 @@
-"""Health signals: the plan's gates (DMS lag, MGN lag, CloudWatch alarms) read and judged.
+"""Health signals: the plan's gates (DMS lag, MGN lag, CloudWatch alarms, metric thresholds) read and judged.
 
 Each family has a thin adapter that makes the AWS calls (``check_dms``,
-``check_mgn``, ``check_alarms``) and a pure decision function that turns the
-responses into :class:`Check` objects (``decide_dms``, ``decide_mgn``,
-``decide_alarms``).  ``summarize`` turns checks into one :class:`GateReport`
-and ``evaluate_gates`` runs the families side by side.
+``check_mgn``, ``check_alarms``, ``check_metrics``) and a pure decision
+function that turns the responses into :class:`Check` objects (``decide_dms``,
+``decide_mgn``, ``decide_alarms``, ``decide_metric``).  ``summarize`` turns
+checks into one :class:`GateReport` and ``evaluate_gates`` runs the families
+side by side.
 
 DMS gates with ``validation`` also read DMS data validation (table statistics);
 MGN gates with ``require_ready_for_cutover`` check the server's lifecycle, in
@@ -47,6 +48,7 @@ from cutover.signals.dms import (
     drain_check,
     resolve_resource_ids,
 )
+from cutover.signals.metrics import check_metrics, decide_metric, metric_queries
 from cutover.signals.mgn import check_mgn, decide_mgn, parse_iso_duration
 
 __all__ = [
@@ -58,11 +60,13 @@ __all__ = [
     "Status",
     "check_alarms",
     "check_dms",
+    "check_metrics",
     "check_mgn",
     "check_reverse",
     "decide_alarms",
     "decide_dms",
     "decide_drain",
+    "decide_metric",
     "decide_mgn",
     "decide_reverse",
     "dms_metric_queries",
@@ -70,6 +74,7 @@ __all__ = [
     "drain_check",
     "evaluate_gates",
     "family_failure",
+    "metric_queries",
     "parse_iso_duration",
     "resolve_resource_ids",
     "summarize",
@@ -77,9 +82,12 @@ __all__ = [
 
 
 def summarize(checks: Sequence[Check], missing_data: str) -> GateReport:
-    """Healthy when nothing breaches and, unless missing data is ignored, nothing is missing."""
+    """Healthy when nothing breaches and, unless missing data is ignored, nothing is missing; a dry-run
+    gate's check is kept with what it would have decided, and decides nothing."""
     missing_fails = missing_data != "ignore"
-    failing = [c for c in checks if c.status == "breach" or (c.status == "missing" and missing_fails)]
+    failing = [
+        c for c in checks if not c.dry_run and (c.status == "breach" or (c.status == "missing" and missing_fails))
+    ]
     return GateReport(checks=list(checks), healthy=not failing, reasons=[c.reason for c in failing])
 
 
@@ -110,6 +118,10 @@ def evaluate_gates(
         families.append(("mgn", ("mgn",), partial(check_mgn, gates.mgn, **mgn_options)))
     if gates.alarms:
         families.append(("alarm", ("cloudwatch",), partial(check_alarms, gates.alarms)))
+    if gates.metrics:
+        families.append(
+            ("metric", ("cloudwatch",), partial(check_metrics, gates.metrics, now=now or datetime.now(UTC)))
+        )
     if not families:
         return summarize([], gates.missing_data)
 
@@ -135,5 +147,5 @@ def _pool() -> ThreadPoolExecutor:
     """The families' threads, made once per container (a warm Lambda reuses them; so does a rehearsal)."""
     with _POOL_LOCK:
         if not _POOL:
-            _POOL.append(ThreadPoolExecutor(max_workers=3, thread_name_prefix="gates"))
+            _POOL.append(ThreadPoolExecutor(max_workers=4, thread_name_prefix="gates"))
         return _POOL[0]

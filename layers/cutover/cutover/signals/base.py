@@ -32,15 +32,21 @@ class Check:
     status: Status
     reason: str
     evidence: dict[str, Any]
+    # A dry-run gate is evaluated and recorded like any other, but never decides: its status is what it
+    # would have decided.
+    dry_run: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "family": self.family,
             "subject": self.subject,
             "status": self.status,
             "reason": self.reason,
             "evidence": dict(self.evidence),
         }
+        if self.dry_run:
+            out["dry_run"] = True
+        return out
 
 
 @dataclass(frozen=True)
@@ -51,8 +57,16 @@ class GateReport:
     healthy: bool
     reasons: list[str]
 
+    @property
+    def dry_run(self) -> list[str]:
+        """What the dry-run gates would have decided, for those that would not pass."""
+        return [c.reason for c in self.checks if c.dry_run and c.status != "pass"]
+
     def to_dict(self) -> dict[str, Any]:
-        return {"healthy": self.healthy, "reasons": list(self.reasons), "checks": [c.to_dict() for c in self.checks]}
+        out = {"healthy": self.healthy, "reasons": list(self.reasons), "checks": [c.to_dict() for c in self.checks]}
+        if self.dry_run:
+            out["dry_run"] = self.dry_run
+        return out
 
 
 def seconds_text(value: float) -> str:

@@ -193,6 +193,7 @@ class _Evaluation:
             reasons=_kept(self.evidence["reasons"]),
             decision=nxt.decision,
             why=str(nxt.why),
+            dry_run=_kept(self.evidence.get("dry_run") or []),
         )
         store().record(doc.execution_id, "evaluation", entry)
 
