@@ -57,7 +57,7 @@ import boto3
 from botocore.awsrequest import AWSResponse
 
 from cutover import signals
-from cutover.plan import DmsGate, Gates, MgnGate, read_document_file, validate_plan
+from cutover.plan import DmsGate, Gates, MetricGate, MetricStat, MgnGate, read_document_file, validate_plan
 from cutover_cli import sam_template
 from cutover_cli.local_engine import ACCOUNT, REGION, Invocation, LocalEngine
 from cutover_cli.rehearsal import Rehearsal
@@ -68,6 +68,7 @@ EXAMPLE_SCENARIO = ROOT / "examples" / "scenarios" / "healthy.yaml"
 
 PLAN_SIZES = (1, 10, 50)
 COMBINED_SIZES = (50, 100)  # 100 is the plan's limit per family (plan.MAX_GATES)
+MAX_METRIC_GATES = 50
 # Past the plan's limit, through the signals alone: sizes on both sides of each batch boundary.
 BEYOND = {"dms": (250, 251, 300, 1000), "mgn": (200, 201, 450), "alarms": (100, 101, 250)}
 
@@ -324,6 +325,22 @@ def mgn_gates(count: int) -> list[MgnGate]:
     return [MgnGate(source_server_id=_server_id(i), max_lag_seconds=60) for i in range(count)]
 
 
+def metric_gates(count: int) -> list[MetricGate]:
+    """Metric gates on one custom metric per application: each costs two queries (its statistic and the
+    SampleCount behind it)."""
+    return [
+        MetricGate(
+            name=f"bench-5xx-{i:03d}",
+            metric=MetricStat(
+                namespace="Bench/App", metric_name="Errors5xx", dimensions={"App": f"app-{i:03d}"}, stat="Sum"
+            ),
+            breach_when="GreaterThanThreshold",
+            threshold=10.0,
+        )
+        for i in range(count)
+    ]
+
+
 def alarm_names(count: int) -> list[str]:
     return [f"bench-alarm-{i:04d}" for i in range(count)]
 
@@ -356,6 +373,16 @@ class World:
         engine.serve("dms", "DescribeTableStatistics", self.describe_table_statistics)
         for name in alarm_names(alarms):
             engine.set_alarm(name, "OK")
+        self.metrics = metric_gates(MAX_METRIC_GATES)
+
+    def refresh_metrics(self) -> None:
+        """A fresh healthy datapoint for every metric gate (they read the last three minutes)."""
+        from cutover_cli.engine.world import set_metric
+
+        for gate in self.metrics:
+            m = gate.metric
+            assert m is not None
+            set_metric(self.engine.client, m.namespace, m.metric_name, dict(m.dimensions), 0.0, 100, m.stat)
 
     def refresh_dms_latency(self) -> None:
         """Fresh CDC latency datapoints for every gate (the gates read the last 300 s)."""
@@ -431,7 +458,7 @@ RULES = (
 def units(gates: Gates) -> dict[str, int]:
     """What each rule counts, from the gates: two CDC latency queries per DMS gate, and so on."""
     return {
-        "GetMetricData": len(gates.dms) * len(signals.DMS_METRICS),
+        "GetMetricData": len(gates.dms) * len(signals.DMS_METRICS) + 2 * len(gates.metrics),
         "DescribeReplicationTasks": len({g.task_arn for g in gates.dms if g.task_arn}),
         "DescribeTableStatistics": len({g.task_arn for g in gates.dms if g.task_arn and g.validation}),
         "DescribeSourceServers": len({g.source_server_id for g in gates.mgn}),
@@ -498,6 +525,15 @@ def plan_cases() -> list[tuple[str, Gates]]:
         cases.append((f"alarms-{n}", Gates(alarms=alarm_names(n))))
     for n in COMBINED_SIZES:
         cases.append((f"all-{n}", Gates(dms=dms_gates(n), mgn=mgn_gates(n), alarms=alarm_names(n))))
+    for n in PLAN_SIZES:
+        cases.append((f"metrics-{n}", Gates(metrics=metric_gates(n))))
+    n = MAX_METRIC_GATES
+    cases.append(
+        (
+            f"all-{n}-metrics-{n}",
+            Gates(dms=dms_gates(n), mgn=mgn_gates(n), alarms=alarm_names(n), metrics=metric_gates(n)),
+        )
+    )
     return cases
 
 
@@ -535,6 +571,8 @@ def evaluate_in_cutover(
     engine: LocalEngine, world: World, hooks: Invocations, zone: str, label: str, gates: Gates
 ) -> dict[str, Any]:
     world.refresh_dms_latency()
+    if gates.metrics:
+        world.refresh_metrics()
     engine.put_weighted_pair(zone, f"{label}.example.com", "CNAME", {"legacy": 100, "aws": 0})
     first = len(hooks.runs)
     result = engine.run({"plan": plan_for(label, zone, gates)}, name=f"bench-{label}", timeout=600)

@@ -535,6 +535,17 @@ _SUMMARIES: dict[str, Any] = {
     "insync": lambda d: _summary_sync(d, "INSYNC"),
     "sync_timeout": lambda d: _summary_sync(d, "still PENDING"),
     "rollback_attempt_failed": lambda d: f"rollback attempt failed: {d.get('error')}",
+    "paused": lambda d: "paused: the weights stay, every gate is still evaluated",
+    "resumed": lambda d: "resumed",
+    "approved": lambda d: f"approved the shift to {d.get('percent')}%",
+    "promote_requested": lambda d: f"promote of the {d.get('percent')}% bake requested",
+    "promoted": lambda d: f"the {d.get('percent')}% bake ended early (promoted)",
+    "abort_requested": lambda d: f"abort requested: {d.get('reason')}",
+    "action_refused": lambda d: f"{d.get('action')} refused: {d.get('reason')}",
+    "moved_on_after_pause": lambda d: (
+        f"the {d.get('percent')}% bake ran out while paused ({d.get('evaluations')} evaluations, "
+        f"{d.get('bake_evaluations')} planned): moved on at the first evaluation after the resume"
+    ),
 }
 
 
