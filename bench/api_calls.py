@@ -57,7 +57,16 @@ import boto3
 from botocore.awsrequest import AWSResponse
 
 from cutover import signals
-from cutover.plan import DmsGate, Gates, MetricGate, MetricStat, MgnGate, read_document_file, validate_plan
+from cutover.plan import (
+    ComparisonGate,
+    DmsGate,
+    Gates,
+    MetricGate,
+    MetricStat,
+    MgnGate,
+    read_document_file,
+    validate_plan,
+)
 from cutover_cli import sam_template
 from cutover_cli.local_engine import ACCOUNT, REGION, Invocation, LocalEngine
 from cutover_cli.rehearsal import Rehearsal
@@ -341,6 +350,21 @@ def metric_gates(count: int) -> list[MetricGate]:
     ]
 
 
+def comparison_gates(count: int) -> list[ComparisonGate]:
+    """Comparison gates, the new side of one application against its old side: four queries each (each side's
+    statistic and SampleCount)."""
+
+    def side(i: int, name: str) -> MetricStat:
+        return MetricStat(
+            namespace="Bench/App", metric_name="ErrorRate", dimensions={"App": f"app-{i:03d}", "Side": name}
+        )
+
+    return [
+        ComparisonGate(name=f"bench-cmp-{i:03d}", new=side(i, "new"), old=side(i, "old"), tolerance_ratio=2.0)
+        for i in range(count)
+    ]
+
+
 def alarm_names(count: int) -> list[str]:
     return [f"bench-alarm-{i:04d}" for i in range(count)]
 
@@ -374,6 +398,7 @@ class World:
         for name in alarm_names(alarms):
             engine.set_alarm(name, "OK")
         self.metrics = metric_gates(MAX_METRIC_GATES)
+        self.comparisons = comparison_gates(MAX_METRIC_GATES)
 
     def refresh_metrics(self) -> None:
         """A fresh healthy datapoint for every metric gate (they read the last three minutes)."""
@@ -383,6 +408,11 @@ class World:
             m = gate.metric
             assert m is not None
             set_metric(self.engine.client, m.namespace, m.metric_name, dict(m.dimensions), 0.0, 100, m.stat)
+        for comparison in self.comparisons:
+            for stat in (comparison.new, comparison.old):
+                set_metric(
+                    self.engine.client, stat.namespace, stat.metric_name, dict(stat.dimensions), 0.1, 100, stat.stat
+                )
 
     def refresh_dms_latency(self) -> None:
         """Fresh CDC latency datapoints for every gate (the gates read the last 300 s)."""
@@ -458,7 +488,9 @@ RULES = (
 def units(gates: Gates) -> dict[str, int]:
     """What each rule counts, from the gates: two CDC latency queries per DMS gate, and so on."""
     return {
-        "GetMetricData": len(gates.dms) * len(signals.DMS_METRICS) + 2 * len(gates.metrics),
+        "GetMetricData": len(gates.dms) * len(signals.DMS_METRICS)
+        + 2 * len(gates.metrics)
+        + 4 * len(gates.comparisons),
         "DescribeReplicationTasks": len({g.task_arn for g in gates.dms if g.task_arn}),
         "DescribeTableStatistics": len({g.task_arn for g in gates.dms if g.task_arn and g.validation}),
         "DescribeSourceServers": len({g.source_server_id for g in gates.mgn}),
@@ -527,7 +559,10 @@ def plan_cases() -> list[tuple[str, Gates]]:
         cases.append((f"all-{n}", Gates(dms=dms_gates(n), mgn=mgn_gates(n), alarms=alarm_names(n))))
     for n in PLAN_SIZES:
         cases.append((f"metrics-{n}", Gates(metrics=metric_gates(n))))
+    for n in PLAN_SIZES:
+        cases.append((f"comparisons-{n}", Gates(comparisons=comparison_gates(n))))
     n = MAX_METRIC_GATES
+    cases.append((f"metrics-{n}-comparisons-{n}", Gates(metrics=metric_gates(n), comparisons=comparison_gates(n))))
     cases.append(
         (
             f"all-{n}-metrics-{n}",
@@ -571,7 +606,7 @@ def evaluate_in_cutover(
     engine: LocalEngine, world: World, hooks: Invocations, zone: str, label: str, gates: Gates
 ) -> dict[str, Any]:
     world.refresh_dms_latency()
-    if gates.metrics:
+    if gates.metrics or gates.comparisons:
         world.refresh_metrics()
     engine.put_weighted_pair(zone, f"{label}.example.com", "CNAME", {"legacy": 100, "aws": 0})
     first = len(hooks.runs)

@@ -58,6 +58,9 @@ class World:
         """Apply one timeline entry; returns the alarms it set to ALARM."""
         for gate, metric in entry.metrics.items():
             self.metrics[gate] = metric.model_dump()
+        for gate, sides in entry.comparisons.items():
+            self.metrics[f"{gate}.new"] = sides.new.model_dump()
+            self.metrics[f"{gate}.old"] = sides.old.model_dump()
         for task, state in entry.dms.items():
             self.dms.setdefault(task, {}).update(state.model_dump(exclude_none=True))
         for server, mstate in entry.mgn.items():
@@ -413,12 +416,13 @@ class Rehearsal:
             if self._synced.get(("alarm", name)) != alarm_state:
                 self.engine.set_alarm(name, alarm_state)
                 self._synced[("alarm", name)] = alarm_state
-        gates = {g.name: g for g in self.plan.gates.metrics} if self.plan else {}
+        series = {g.name: g.metric for g in self.plan.gates.metrics if g.metric} if self.plan else {}
+        for g in self.plan.gates.comparisons if self.plan else []:
+            series.update({f"{g.name}.new": g.new, f"{g.name}.old": g.old})
         for name, metric in self.world.metrics.items():
-            gate = gates.get(name)
+            m = series.get(name)
             wanted = (metric.get("value"), metric.get("samples"))
-            if gate is not None and gate.metric is not None and self._synced.get(("metric", name)) != wanted:
-                m = gate.metric
+            if m is not None and self._synced.get(("metric", name)) != wanted:
                 set_metric(
                     self.engine.client,
                     m.namespace,

@@ -96,6 +96,13 @@ class MetricValue(_Strict):
     samples: int = Field(default=100, ge=1, le=1_000_000)
 
 
+class ComparisonValues(_Strict):
+    """What a comparison gate's two queries read from this point on, each side as a metric gate's."""
+
+    new: MetricValue
+    old: MetricValue
+
+
 class StepPoint(_Strict):
     step: int = Field(ge=1)
     check: int | None = Field(default=None, ge=1)
@@ -152,6 +159,7 @@ class TimelineEntry(_Strict):
     mgn: dict[str, MgnState] = Field(default_factory=dict)
     alarms: dict[str, Literal["OK", "ALARM", "INSUFFICIENT_DATA"]] = Field(default_factory=dict)
     metrics: dict[str, MetricValue] = Field(default_factory=dict, description="by metric gate name")
+    comparisons: dict[str, ComparisonValues] = Field(default_factory=dict, description="by comparison gate name")
     faults: list[Fault] = Field(default_factory=list, max_length=100, description="injected from this point on")
     records: dict[str, dict[str, Weight]] = Field(
         default_factory=dict, description="someone else sets these weights by hand (drift)"
@@ -258,9 +266,13 @@ def _timeline_against_plan(s: Scenario, plan: Plan) -> list[str]:
     alarms = set(plan.gates.alarms)
     # The emulator computes the basic statistics only (no percentiles), and no metric math.
     metric_gates = {g.name for g in plan.gates.metrics if g.metric is not None and not g.metric.stat.startswith("p")}
+    comparison_gates = {
+        g.name for g in plan.gates.comparisons if not (g.new.stat.startswith("p") or g.old.stat.startswith("p"))
+    }
     # A pause holds a preflight or a bake (without using up preflight's timeout): they may then make more
     # evaluations than the plan's counts.
-    pauses = any(a.action == "pause" for e in s.timeline for a in e.operator)
+    # (So may an inconclusive comparison gate: it holds the step too.)
+    pauses = any(a.action == "pause" for e in s.timeline for a in e.operator) or bool(plan.gates.comparisons)
     problems += _unreleased_pauses(s)
     for i, entry in enumerate(s.timeline):
         where = f"scenario.timeline[{i}]"
@@ -304,6 +316,12 @@ def _timeline_against_plan(s: Scenario, plan: Plan) -> list[str]:
             "statistic: expressions and percentiles are not rehearsed)"
             for m in entry.metrics
             if m not in metric_gates
+        ]
+        problems += [
+            f"{where}.comparisons.{c}: the plan has no comparison gate {c!r} the emulator can answer (percentiles "
+            "are not rehearsed)"
+            for c in entry.comparisons
+            if c not in comparison_gates
         ]
     return problems
 

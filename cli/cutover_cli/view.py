@@ -111,6 +111,11 @@ def describe_entry(entry: dict[str, Any]) -> str:
         + ("no datapoints" if m.get("value") is None else f"{m['value']:g} over {m.get('samples')} samples")
         for name, m in (entry.get("metrics") or {}).items()
     ]
+    parts += [
+        f"comparison {name} new {sides['new'].get('value')} ({sides['new'].get('samples')} samples) "
+        f"vs old {sides['old'].get('value')} ({sides['old'].get('samples')} samples)"
+        for name, sides in (entry.get("comparisons") or {}).items()
+    ]
     for name, weights in (entry.get("records") or {}).items():
         parts.append(f"records {name} set to " + "/".join(f"{k} {v}" for k, v in weights.items()))
     for fault in entry.get("faults") or []:

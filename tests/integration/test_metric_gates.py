@@ -51,3 +51,55 @@ def test_a_dry_run_gate_is_recorded_with_what_it_would_decide_and_decides_nothin
     assert all(ev["healthy"] for ev in evaluations), "the dry-run gate never made an evaluation unhealthy"
     completed = [n for n in record["output"]["notifications"] if n == "StepCompleted"]
     assert len(completed) == 3
+
+
+def rehearse_compare(scenario: str) -> dict[str, Any]:
+    plan = load_plan_file(ROOT / "examples" / "plans" / "orders-compare.yaml")
+    path = ROOT / "examples" / "scenarios" / f"{scenario}.yaml"
+    return Rehearsal(plan.to_data(), plan, load_scenario_file(path, plan)).run()
+
+
+def test_an_inconclusive_comparison_holds_the_step_at_its_weights_then_lets_it_go() -> None:
+    """Given too few requests on the new side from the 10% step's 4th check to its 6th, then the step is held
+    past its 5 checks (the 5th evaluation holds, naming why; no shift), people are told once (CutoverHeld),
+    and once the samples are there the comparison passes and the cutover completes."""
+    record = rehearse_compare("comparison-inconclusive-held")
+    assert record["output"]["outcome"] == "COMPLETED"
+    step1 = [e["data"] for e in record["ledger"] if e["kind"] == "evaluation" and e["data"].get("percent") == 10]
+    assert [(ev["check"], ev["why"]) for ev in step1 if ev["phase"] == "bake"] == [
+        (1, "baking"),
+        (2, "baking"),
+        (3, "baking"),
+        (4, "baking"),
+        (5, "held"),
+        (6, "step passed"),
+    ]
+    held = [ev for ev in step1 if ev.get("held_by")]
+    assert [ev["check"] for ev in held] == [4, 5]
+    assert held[0]["held_by"] == "comparison error-rate: too few samples (new 40; 100 needed on each side)"
+    assert record["output"]["notifications"].count("CutoverHeld") == 1
+    shifts = [e["data"]["percent"] for e in record["ledger"] if e["kind"] == "shift"]
+    assert shifts == [10, 50, 100]
+
+
+def test_an_inconclusive_comparison_past_its_limit_counts_as_a_failure() -> None:
+    record = rehearse_compare("comparison-inconclusive-too-long")
+    assert record["output"]["outcome"] == "ROLLED_BACK"
+    assert record["output"]["reason"] == (
+        "comparison error-rate: new 0.95 vs old 0.5 (1.90x, +0.45) within 25% of 2x and +0.5: inconclusive "
+        "4 evaluations in a row (limit 3), counted as a failure"
+    )
+
+
+def test_a_comparison_three_times_worse_fails_and_rolls_back() -> None:
+    record = rehearse_compare("comparison-three-times-worse")
+    assert record["output"]["outcome"] == "ROLLED_BACK"
+    failed = next(
+        e["data"] for e in record["ledger"] if e["kind"] == "evaluation" and e["data"]["decision"] == "rollback"
+    )
+    check = next(c for c in failed["checks"] if c["family"] == "comparison")
+    assert (check["evidence"]["new"]["value"], check["evidence"]["old"]["value"], check["evidence"]["ratio"]) == (
+        1.5,
+        0.5,
+        3.0,
+    )

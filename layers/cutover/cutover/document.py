@@ -62,6 +62,7 @@ class Progress(_Model):
     checks: int = Field(default=0, ge=0)  # evaluations in the current phase (preflight: those that count)
     consecutive_failures: int = Field(default=0, ge=0)
     drain_streak: int = Field(default=0, ge=0)
+    inconclusive_streak: int = Field(default=0, ge=0)  # evaluations in a row a comparison gate held
     sync_polls: int = Field(default=0, ge=0)
     events: int = Field(default=0, ge=0)  # history events this execution has used, as history.py counts them
     execution_number: int = Field(default=1, ge=1)  # 1: the cutover's first execution; 2, 3...: its continuations

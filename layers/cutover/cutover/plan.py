@@ -188,11 +188,42 @@ class MetricGate(_Strict):
         return self
 
 
+class ComparisonGate(_Strict):
+    """The new side against the old side: the same query for each (``new``, ``old``), judged three ways.
+
+    The new side is worse by the ratio new/old (old/new when ``worse_when`` is lower) and by the difference.
+    fail: worse than every tolerance given (``tolerance_ratio`` and/or ``tolerance_absolute``); counts toward
+    failure_threshold. inconclusive: fewer than ``min_samples`` samples on a side, or worse than the
+    tolerances reduced by ``marginal`` (a fraction of them) without reaching them: the cutover is held at its
+    weights (every gate still evaluated, a breach still rolls back), and after ``inconclusive_limit``
+    inconclusive evaluations in a row it counts as a fail. pass otherwise."""
+
+    name: str = Field(pattern=r"^[a-z0-9-]{1,64}$")
+    new: MetricStat
+    old: MetricStat
+    period_seconds: int = Field(default=60, ge=60, le=86400, multiple_of=60)
+    lookback_periods: int = Field(default=3, ge=1, le=60)
+    worse_when: Literal["higher", "lower"] = "higher"
+    tolerance_ratio: float | None = Field(default=None, gt=1, le=1_000_000)
+    tolerance_absolute: float | None = Field(default=None, ge=0)
+    marginal: float = Field(default=0.0, ge=0, lt=1, description="fraction of the tolerances below them: inconclusive")
+    min_samples: int = Field(default=1, ge=1, le=1_000_000, description="per side; fewer: inconclusive")
+    inconclusive_limit: int = Field(default=3, ge=1, le=MAX_EVALUATIONS_PER_STEP)
+    dry_run: bool = Field(default=False, description="evaluated and recorded, never deciding")
+
+    @model_validator(mode="after")
+    def _a_tolerance(self) -> ComparisonGate:
+        if self.tolerance_ratio is None and self.tolerance_absolute is None:
+            raise ValueError("give tolerance_ratio, tolerance_absolute or both: how much worse the new side may be")
+        return self
+
+
 class Gates(_Strict):
     dms: list[DmsGate] = Field(default_factory=list, max_length=MAX_GATES)
     mgn: list[MgnGate] = Field(default_factory=list, max_length=MAX_GATES)
     alarms: list[str] = Field(default_factory=list, max_length=MAX_GATES)
     metrics: list[MetricGate] = Field(default_factory=list, max_length=MAX_GATES)
+    comparisons: list[ComparisonGate] = Field(default_factory=list, max_length=MAX_GATES)
     missing_data: Literal["breach", "ignore"] = "breach"
 
 
@@ -412,6 +443,7 @@ def _gate_problems(plan: Plan) -> list[str]:
         ("gates.mgn", [g.source_server_id for g in plan.gates.mgn]),
         ("gates.alarms", list(plan.gates.alarms)),
         ("gates.metrics", [g.name for g in plan.gates.metrics]),
+        ("gates.comparisons", [g.name for g in plan.gates.comparisons]),
     ):
         first: dict[str, int] = {}
         for i, item in enumerate(items):

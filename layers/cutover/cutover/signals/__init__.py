@@ -35,6 +35,7 @@ from cutover import aws
 from cutover.plan import Gates
 from cutover.signals.alarms import ALARM_STATES, check_alarms, decide_alarms
 from cutover.signals.base import Check, GateReport, Status, family_failure
+from cutover.signals.comparisons import check_comparisons, decide_comparison
 from cutover.signals.dms import (
     DMS_METRICS,
     DMS_NAMESPACE,
@@ -59,11 +60,13 @@ __all__ = [
     "GateReport",
     "Status",
     "check_alarms",
+    "check_comparisons",
     "check_dms",
     "check_metrics",
     "check_mgn",
     "check_reverse",
     "decide_alarms",
+    "decide_comparison",
     "decide_dms",
     "decide_drain",
     "decide_metric",
@@ -122,6 +125,14 @@ def evaluate_gates(
         families.append(
             ("metric", ("cloudwatch",), partial(check_metrics, gates.metrics, now=now or datetime.now(UTC)))
         )
+    if gates.comparisons:
+        families.append(
+            (
+                "comparison",
+                ("cloudwatch",),
+                partial(check_comparisons, gates.comparisons, now=now or datetime.now(UTC)),
+            )
+        )
     if not families:
         return summarize([], gates.missing_data)
 
@@ -147,5 +158,5 @@ def _pool() -> ThreadPoolExecutor:
     """The families' threads, made once per container (a warm Lambda reuses them; so does a rehearsal)."""
     with _POOL_LOCK:
         if not _POOL:
-            _POOL.append(ThreadPoolExecutor(max_workers=4, thread_name_prefix="gates"))
+            _POOL.append(ThreadPoolExecutor(max_workers=5, thread_name_prefix="gates"))
         return _POOL[0]

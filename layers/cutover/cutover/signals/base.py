@@ -12,7 +12,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cutover import aws
 
-Status = Literal["pass", "breach", "missing"]
+# inconclusive: a comparison gate that can tell neither pass nor fail (holds the cutover, see evaluate.py).
+Status = Literal["pass", "inconclusive", "breach", "missing"]
 
 # A reason is one line for people; evidence must stay small enough for Step Functions payloads.
 MAX_REASON_TEXT = 200
@@ -20,7 +21,7 @@ MAX_EVIDENCE_TEXT = 1000
 # GetMetricData takes up to 500 queries (botocore model).
 MAX_METRIC_QUERIES = 500
 
-SEVERITY: dict[str, int] = {"pass": 0, "missing": 1, "breach": 2}
+SEVERITY: dict[str, int] = {"pass": 0, "inconclusive": 1, "missing": 2, "breach": 3}
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,11 @@ class GateReport:
     checks: list[Check]
     healthy: bool
     reasons: list[str]
+
+    @property
+    def inconclusive(self) -> list[Check]:
+        """The deciding checks that could tell neither pass nor fail (comparison gates)."""
+        return [c for c in self.checks if c.status == "inconclusive" and not c.dry_run]
 
     @property
     def dry_run(self) -> list[str]:

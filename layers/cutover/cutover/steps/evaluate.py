@@ -64,6 +64,28 @@ def _final_flip_checks(plan: Plan, phase: Phase) -> list[signals.Check]:
     return checks
 
 
+def _inconclusive(plan: Plan, report: signals.GateReport, progress: Any) -> tuple[str | None, bool, list[str]]:
+    """(what holds the cutover, healthy, extra reasons) for the comparison gates that could not decide.
+
+    An inconclusive comparison holds the cutover at its weights (the pause's hold: every gate is still
+    evaluated and a breach still rolls back); past its ``inconclusive_limit`` evaluations in a row it counts as
+    a fail. The streak is kept in ``progress`` and starts again at the first evaluation with none."""
+    undecided = report.inconclusive
+    progress.inconclusive_streak = progress.inconclusive_streak + 1 if undecided else 0
+    if not undecided:
+        return None, report.healthy, []
+    limits = {g.name: g.inconclusive_limit for g in plan.gates.comparisons}
+    over = [c for c in undecided if progress.inconclusive_streak > limits.get(c.subject, 1)]
+    if over:
+        reasons = [
+            f"{c.reason}: inconclusive {progress.inconclusive_streak} evaluations in a row "
+            f"(limit {limits.get(c.subject, 1)}), counted as a failure"
+            for c in over
+        ]
+        return None, False, reasons
+    return "; ".join(c.reason for c in undecided), report.healthy, []
+
+
 def evaluate(event: dict[str, Any]) -> dict[str, Any]:
     """One evaluation of every gate, and the decision it leads to."""
     doc = document.load(event)
@@ -78,16 +100,17 @@ def evaluate(event: dict[str, Any]) -> dict[str, Any]:
     answer = answers.get(f"{progress.phase}#{progress.step_index}") if progress.phase in ANSWER_PHASES else None
     promote = _promote_pending(control, doc.percent) if progress.phase is Phase.BAKE else None
     drain = plan.final_flip.drain if plan.final_flip else None
+    held, healthy, reasons = _inconclusive(plan, report, progress)
     inputs = policy.Inputs(
         phase=progress.phase,
         moved=progress.moved,
-        healthy=report.healthy,
+        healthy=healthy,
         checks=progress.checks,
         budget=plan.evaluations_in(progress.phase),
         failures=progress.consecutive_failures,
         threshold=plan.failure_threshold,
         abort=abort_reason(control) is not None,
-        paused=bool(control.get("paused")),
+        paused=bool(control.get("paused")) or held is not None,
         promote=promote is not None,
         answer=Answer(answer["answer"]) if answer else None,
         reverse_ready="reverse" not in by_family or by_family["reverse"].status == "pass",
@@ -100,6 +123,10 @@ def evaluate(event: dict[str, Any]) -> dict[str, Any]:
         if check.status != "pass":
             gauge("SignalBreaches", 1, family=check.family)
     evidence = report.to_dict()
+    if reasons:  # an inconclusive comparison past its limit counts as a fail
+        evidence.update(healthy=False, reasons=[*evidence["reasons"], *reasons])
+    if held is not None:
+        evidence["held_by"] = held
     if flip_checks:
         evidence["checks"] = [*evidence["checks"], *(c.to_dict() for c in flip_checks)]
         evidence["reasons"] = [*evidence["reasons"], *(c.reason for c in flip_checks if c.status != "pass")]
@@ -180,8 +207,19 @@ class _Evaluation:
         }
         if self.phase is Phase.DRAIN:
             entry["drain_streak"] = nxt.drain_streak
-        if nxt.why is Why.HELD:
-            entry["held_by"] = self.control.get("paused_by")
+        if nxt.why is Why.HELD or self.evidence.get("held_by"):
+            entry["held_by"] = self.control.get("paused_by") or self.evidence.get("held_by")
+        if self.evidence.get("held_by") and doc.progress.inconclusive_streak == 1:
+            # The first evaluation a comparison holds: people are told, with what they can do.
+            notify.tell(
+                "CutoverHeld",
+                doc.name,
+                doc.execution_id,
+                doc.last_written,
+                percent=self._traffic_percent(),
+                held_by=self.evidence["held_by"],
+                next_steps=[f"cutover abort {doc.execution_id} --reason TEXT", f"cutover status {doc.execution_id}"],
+            )
         if self.answer:
             entry["answer"] = {k: self.answer.get(k) for k in ("answer", "by", "at")}
         doc.last_evaluation = LastEvaluation(
