@@ -43,6 +43,8 @@ from cutover_cli.scenario import (
 )
 
 Observer = Callable[[str, dict[str, Any]], None]
+# Wall seconds one execution of a rehearsal may take before it is called stuck.
+REHEARSAL_EXECUTION_TIMEOUT = 300.0
 
 
 @dataclass
@@ -53,11 +55,14 @@ class World:
     mgn: dict[str, dict[str, Any]] = field(default_factory=dict)
     alarms: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    traffic: dict[str, Any] | None = None  # the scenario's observed share; None: as the weights say
 
     def apply(self, entry: TimelineEntry) -> list[str]:
         """Apply one timeline entry; returns the alarms it set to ALARM."""
         for gate, metric in entry.metrics.items():
             self.metrics[gate] = metric.model_dump()
+        if entry.traffic is not None:
+            self.traffic = entry.traffic.model_dump()
         for gate, sides in entry.comparisons.items():
             self.metrics[f"{gate}.new"] = sides.new.model_dump()
             self.metrics[f"{gate}.old"] = sides.old.model_dump()
@@ -163,6 +168,8 @@ class Rehearsal:
         self.interval = plan.check_interval_seconds if plan else 60
         self._faults_seen = 0
         self._synced: dict[tuple[str, str], Any] = {}
+        self._traffic_lag: dict[str, float] = {"previous": 0.0, "target": 0.0, "since": 0}
+        self._last_observed: float | None = None
         self.alarm_events: list[float] = []  # when each alarm event reached the controller
         self.rollback_started: float | None = None  # when the rollback function was first invoked
         # (wall clock, virtual second) each time the virtual clock moved: places the ledger's entries on it
@@ -184,7 +191,8 @@ class Rehearsal:
             self.attach(engine)
             for fault in self.scenario.faults:
                 engine.inject_fault(fault.service, fault.operation, fault.error, fault.count, when=fault.when)
-            result = engine.wait(self.start())
+            # Each execution may take a while on a busy machine: a 30-day plan runs 2,400 evaluations (a minute alone).
+            result = engine.wait(self.start(), timeout=REHEARSAL_EXECUTION_TIMEOUT)
             self._note_faults()
             engine.faults.clear()
             return self.collect(result)
@@ -434,6 +442,25 @@ class Rehearsal:
                 )
                 self._synced[("metric", name)] = wanted
 
+    def _sync_traffic(self, doc: dict[str, Any]) -> None:
+        """The request counts the plan's traffic check reads: the scenario's observed share, else the share the
+        weights written last give (clients honouring the TTL)."""
+        check = self.plan.traffic if self.plan else None
+        if check is None:
+            return
+        share, requests = self._observed_share(doc)
+        new = round(requests * share / 100)
+        wanted = (new, requests - new)
+        self._last_observed = share
+        if self._synced.get(("traffic", "")) == wanted:
+            return
+        self._last_observed = share
+        for stat, count in ((check.new, wanted[0]), (check.old, wanted[1])):
+            set_metric(
+                self.engine.client, stat.namespace, stat.metric_name, dict(stat.dimensions), float(count), 1, "Sum"
+            )
+        self._synced[("traffic", "")] = wanted
+
     def serve_mgn(self, params: dict[str, Any]) -> dict[str, Any]:
         wanted = (params.get("filters") or {}).get("sourceServerIDs") or list(self.world.mgn)
         items = []
@@ -553,6 +580,7 @@ class Rehearsal:
         if function == "EvaluateGatesFunction":
             # Entries due here that no wait came before (the first preflight check, bakes of 0 s, a drain's first).
             self._apply_due(point_of_document(payload["state"]["cutover"]), deliver=False)
+            self._sync_traffic(payload["state"]["cutover"])
 
     def after_invoke(self, record: Invocation) -> None:
         self._note_faults()
@@ -570,6 +598,27 @@ class Rehearsal:
         elif record.function == "RollbackFunction":
             self._sample("rollback", doc, record.payload)
             self.markers.append({"t": self.t, "kind": "rollback", "label": "rollback to snapshot"})
+
+    def _observed_share(self, doc: dict[str, Any]) -> tuple[float, int]:
+        """(share on the new side, requests) for the evaluation about to read them: the scenario's, else the
+        share the weights written last give, ``stale_evaluations`` behind each shift."""
+        world = self.world.traffic or {}
+        if world.get("observed_percent") is not None:
+            return float(world["observed_percent"]), int(world.get("requests", 10000))
+        shares = self._traffic_percent(doc.get("last_written") or {})
+        weighted = float(min(shares)) if shares else 0.0
+        lag = self._traffic_lag
+        if weighted != lag["target"]:  # a shift: clients with stale answers stay where they were
+            lag.update(previous=lag["target"], target=weighted, since=0)
+        lag["since"] += 1
+        stale = int(world.get("stale_evaluations", 0))
+        return (lag["previous"] if lag["since"] <= stale else weighted), int(world.get("requests", 10000))
+
+    def _observed(self, doc: dict[str, Any]) -> float | None:
+        """The share the plan's traffic check observed at this evaluation (None without one)."""
+        if not (self.plan and self.plan.traffic):
+            return None
+        return self._last_observed
 
     def _traffic_percent(self, written: dict[str, dict[str, int]]) -> list[int]:
         """The percent of traffic on `to` in ``written`` (weights by record key), lowest and highest when the
@@ -628,6 +677,7 @@ class Rehearsal:
             "healthy": last.get("healthy") if evaluation else None,
             "reasons": last.get("reasons", []) if evaluation else [],
             "dry_run": last.get("dry_run", []) if evaluation else [],
+            "observed_percent": self._observed(doc) if evaluation else None,
             "woken_by": ((payload.get("state") or {}).get("wake") or {}).get("woken_by") if evaluation else None,
             # Where traffic is while this happened: the share on `to` of the weights written last (a drain, a
             # fence or an approval waits at the previous step's weights), and failed evaluations in a row.

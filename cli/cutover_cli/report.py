@@ -185,6 +185,19 @@ def _plot_weights(ax: Axes, data: Mapping[str, Any], samples: Sequence[Mapping[s
             label=_chart_text(f"{_short(name, 30)} ({from_side} → {to_side})"),
         )
         drawn = True
+    observed = [(_minutes(s.get("t")), _number(s.get("observed_percent"))) for s in samples]
+    observed = [(x, y) for x, y in observed if not math.isnan(y)]
+    if observed:  # the plan's traffic check: the share really seen on the new side, beside the weight
+        ax.plot(
+            [x for x, _ in observed],
+            [y for _, y in observed],
+            ls="none",
+            marker="o",
+            ms=4,
+            color="#555",
+            label="observed share",
+        )
+        drawn = True
     if not drawn:
         ax.text(0.5, 0.5, "no weights recorded", transform=ax.transAxes, ha="center", va="center", color="#777")
     ax.set_ylim(-3, 108)

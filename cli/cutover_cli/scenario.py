@@ -103,6 +103,21 @@ class ComparisonValues(_Strict):
     old: MetricValue
 
 
+class TrafficValues(_Strict):
+    """The share of requests the new side really gets from this point on (the plan's traffic check reads it);
+    ``observed_percent: null``: as the weights say (every client honours the TTL), which is the default."""
+
+    observed_percent: float | None = Field(default=None, ge=0, le=100)
+    requests: int = Field(default=10000, ge=0, le=1_000_000_000, description="both sides together, per period")
+    stale_evaluations: int = Field(
+        default=0,
+        ge=0,
+        le=10000,
+        description="with observed_percent null: after each shift the share stays where the previous weights put "
+        "it for this many evaluations (resolvers holding stale answers), then follows the weights",
+    )
+
+
 class StepPoint(_Strict):
     step: int = Field(ge=1)
     check: int | None = Field(default=None, ge=1)
@@ -160,6 +175,7 @@ class TimelineEntry(_Strict):
     alarms: dict[str, Literal["OK", "ALARM", "INSUFFICIENT_DATA"]] = Field(default_factory=dict)
     metrics: dict[str, MetricValue] = Field(default_factory=dict, description="by metric gate name")
     comparisons: dict[str, ComparisonValues] = Field(default_factory=dict, description="by comparison gate name")
+    traffic: TrafficValues | None = None
     faults: list[Fault] = Field(default_factory=list, max_length=100, description="injected from this point on")
     records: dict[str, dict[str, Weight]] = Field(
         default_factory=dict, description="someone else sets these weights by hand (drift)"
@@ -317,6 +333,8 @@ def _timeline_against_plan(s: Scenario, plan: Plan) -> list[str]:
             for m in entry.metrics
             if m not in metric_gates
         ]
+        if entry.traffic is not None and plan.traffic is None:
+            problems.append(f"{where}.traffic: the plan has no traffic check")
         problems += [
             f"{where}.comparisons.{c}: the plan has no comparison gate {c!r} the emulator can answer (percentiles "
             "are not rehearsed)"

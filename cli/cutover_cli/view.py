@@ -116,6 +116,13 @@ def describe_entry(entry: dict[str, Any]) -> str:
         f"vs old {sides['old'].get('value')} ({sides['old'].get('samples')} samples)"
         for name, sides in (entry.get("comparisons") or {}).items()
     ]
+    if entry.get("traffic"):
+        observed, stale = entry["traffic"].get("observed_percent"), entry["traffic"].get("stale_evaluations", 0)
+        parts.append(
+            f"traffic observed on the new side {observed:g}%"
+            if observed is not None
+            else "traffic as the weights say" + (f", {stale} evaluation(s) behind each shift" if stale else "")
+        )
     for name, weights in (entry.get("records") or {}).items():
         parts.append(f"records {name} set to " + "/".join(f"{k} {v}" for k, v in weights.items()))
     for fault in entry.get("faults") or []:
@@ -228,6 +235,8 @@ class LiveView:
         )
         if evidence:
             self.console.print(f"[dim]{'':>10}  {' | '.join(evidence)}[/dim]")
+        if s.get("observed_percent") is not None and s.get("phase") == "bake":
+            self.console.print(f"[dim]{'':>10}  traffic observed on the new side {s['observed_percent']:g}%[/dim]")
         for would in s.get("dry_run") or []:
             self.console.print(f"{'':>10}  [yellow]{would}[/yellow]")
 

@@ -103,3 +103,38 @@ def test_a_comparison_three_times_worse_fails_and_rolls_back() -> None:
         0.5,
         3.0,
     )
+
+
+def rehearse_traffic(scenario: str) -> dict[str, Any]:
+    plan = load_plan_file(ROOT / "examples" / "plans" / "orders-traffic.yaml")
+    path = ROOT / "examples" / "scenarios" / f"{scenario}.yaml"
+    return Rehearsal(plan.to_data(), plan, load_scenario_file(path, plan)).run()
+
+
+def test_a_bake_starts_only_once_the_traffic_really_moved() -> None:
+    """Given stale resolvers keeping the new side's share where it was for three evaluations after each shift,
+    then each step's first three evaluations record the observed share and do not count (traffic lagging),
+    and its five bake evaluations follow; every evaluation after the first shift carries the share."""
+    record = rehearse_traffic("traffic-lags-then-catches-up")
+    assert record["output"]["outcome"] == "COMPLETED"
+    step1 = [e["data"] for e in record["ledger"] if e["kind"] == "evaluation" and e["data"].get("percent") == 10]
+    assert [(ev["check"], ev["why"], ev["traffic"]["observed_percent"]) for ev in step1] == [
+        (0, "traffic lagging", 0.0),
+        (0, "traffic lagging", 0.0),
+        (0, "traffic lagging", 0.0),
+        (1, "baking", 10.0),
+        (2, "baking", 10.0),
+        (3, "baking", 10.0),
+        (4, "baking", 10.0),
+        (5, "step passed", 10.0),
+    ]
+    assert step1[0]["traffic"]["intended_percent"] == 10 and step1[0]["traffic"]["tolerance_percent"] == 3
+
+
+def test_traffic_that_never_moves_rolls_back_at_the_deadline() -> None:
+    record = rehearse_traffic("traffic-never-moves")
+    assert record["output"]["outcome"] == "ROLLED_BACK"
+    assert record["output"]["reason"] == (
+        "traffic did not move: the share observed on the new side was 0% at the 10% step after 660 s "
+        "(tolerance 3 points, deadline 600 s)"
+    )

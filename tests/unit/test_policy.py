@@ -43,6 +43,7 @@ INPUTS = (
     "approve",  # a person's recorded answer
     "refuse",
     "timeout",  # the phase's last evaluation: the deadline, or the end of the bake; no answer
+    "lagging",  # the plan's traffic check: the share observed on `to` is not at the weight yet (bakes only)
 )
 
 
@@ -71,6 +72,8 @@ def situation(phase: Phase, moved: bool, what: str) -> Inputs:
         "approve": replace(quiet, answer=Answer.APPROVE),
         "refuse": replace(quiet, answer=Answer.REFUSE),
         "timeout": timeout,
+        # at the bake's would-be last evaluation; elsewhere the input changes nothing
+        "lagging": replace(at_the_end if phase is Phase.BAKE else quiet, traffic_lagging=True),
     }[what]
 
 
@@ -99,6 +102,7 @@ TABLE: dict[tuple[str, bool], dict[str, tuple[Decision, Why]]] = {
         "approve": (S, Why.PREFLIGHT_PASSED),  # no approval is asked here: an answer changes nothing
         "refuse": (S, Why.PREFLIGHT_PASSED),
         "timeout": (A, Why.PREFLIGHT_TIMED_OUT),
+        "lagging": (S, Why.PREFLIGHT_PASSED),  # only a bake waits for its traffic
     },
     ("approval", True): {
         "pass": (W, Why.AWAITING_ANSWER),
@@ -112,6 +116,7 @@ TABLE: dict[tuple[str, bool], dict[str, tuple[Decision, Why]]] = {
         "approve": (S, Why.APPROVED),
         "refuse": (R, Why.APPROVAL_REFUSED),
         "timeout": (R, Why.APPROVAL_TIMED_OUT),
+        "lagging": (W, Why.AWAITING_ANSWER),
     },
     ("approval", False): {  # an approval before the first step
         "pass": (W, Why.AWAITING_ANSWER),
@@ -125,6 +130,7 @@ TABLE: dict[tuple[str, bool], dict[str, tuple[Decision, Why]]] = {
         "approve": (S, Why.APPROVED),
         "refuse": (A, Why.APPROVAL_REFUSED),
         "timeout": (A, Why.APPROVAL_TIMED_OUT),
+        "lagging": (W, Why.AWAITING_ANSWER),
     },
     ("fence", True): {
         "pass": (W, Why.AWAITING_ANSWER),
@@ -138,6 +144,7 @@ TABLE: dict[tuple[str, bool], dict[str, tuple[Decision, Why]]] = {
         "approve": (S, Why.FENCE_CONFIRMED),
         "refuse": (R, Why.FENCE_REFUSED),
         "timeout": (R, Why.FENCE_TIMED_OUT),
+        "lagging": (W, Why.AWAITING_ANSWER),
     },
     ("drain", True): {  # one drained check is enough here (drain_needed 1)
         "pass": (S, Why.DRAINED),
@@ -151,6 +158,7 @@ TABLE: dict[tuple[str, bool], dict[str, tuple[Decision, Why]]] = {
         "approve": (S, Why.DRAINED),
         "refuse": (S, Why.DRAINED),
         "timeout": (R, Why.DRAIN_TIMED_OUT),
+        "lagging": (S, Why.DRAINED),
     },
     ("bake", True): {  # the first of the step's two evaluations
         "pass": (W, Why.BAKING),
@@ -164,6 +172,7 @@ TABLE: dict[tuple[str, bool], dict[str, tuple[Decision, Why]]] = {
         "approve": (W, Why.BAKING),
         "refuse": (W, Why.BAKING),
         "timeout": (S, Why.STEP_PASSED),  # a bake has no deadline: its last evaluation passes the step
+        "lagging": (W, Why.TRAFFIC_LAGGING),  # its last evaluation would pass the step: not counted yet
     },
 }
 # fmt: on
@@ -458,6 +467,19 @@ def test_bake_breaches_exactly_at_threshold_consecutive_failures() -> None:
                 assert (why, done) == (Why.BREACH, breach_at), (seq, threshold)
             else:
                 assert (why, done) == (Why.STEP_PASSED, evaluations), (seq, threshold)
+
+
+def test_a_bake_starts_when_its_traffic_moved_and_gives_up_at_the_deadline_when_the_plan_says_so() -> None:
+    """Given the traffic observed on `to` not yet at the weight, then the bake's evaluations do not count (a
+    breach still rolls back); past the check's deadline, give_up rolls back, else it keeps waiting."""
+    lagging = Inputs(Phase.BAKE, True, healthy=True, checks=0, budget=2, failures=0, threshold=1, traffic_lagging=True)
+    assert (judge(lagging).action, judge(lagging).why, judge(lagging).checks) == ("wait", Why.TRAFFIC_LAGGING, 0)
+    gave_up = replace(lagging, traffic_give_up=True)
+    assert (judge(gave_up).action, judge(gave_up).why) == ("fail", Why.TRAFFIC_NOT_MOVED)
+    breach = replace(lagging, healthy=False)
+    assert (judge(breach).action, judge(breach).why) == ("fail", Why.BREACH)
+    promoted = replace(lagging, promote=True)
+    assert judge(promoted).why is Why.TRAFFIC_LAGGING, "a promote cannot end a bake that has not started"
 
 
 def test_judge_refuses_a_phase_that_does_not_wait() -> None:

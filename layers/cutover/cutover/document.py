@@ -63,6 +63,9 @@ class Progress(_Model):
     consecutive_failures: int = Field(default=0, ge=0)
     drain_streak: int = Field(default=0, ge=0)
     inconclusive_streak: int = Field(default=0, ge=0)  # evaluations in a row a comparison gate held
+    traffic_step: int = -1  # the step whose traffic the two counters below are about
+    traffic_waits: int = Field(default=0, ge=0)  # its evaluations before its traffic moved
+    traffic_moved: bool = False  # its observed share reached the weight: the bake has started
     sync_polls: int = Field(default=0, ge=0)
     events: int = Field(default=0, ge=0)  # history events this execution has used, as history.py counts them
     execution_number: int = Field(default=1, ge=1)  # 1: the cutover's first execution; 2, 3...: its continuations

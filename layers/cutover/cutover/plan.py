@@ -218,6 +218,23 @@ class ComparisonGate(_Strict):
         return self
 
 
+class TrafficCheck(_Strict):
+    """Traffic that really moved: each side's request count (the same kind of metric for both, stat Sum),
+    read after each shift. A step's bake starts only once the share observed on `to`, new / (new + old), is
+    within ``tolerance_percent`` points of its weight (resolvers and clients that ignore TTLs keep sending
+    traffic to the old side). Not by ``deadline_seconds``: ``on_deadline`` rolls back, or holds the step
+    at its weights (watched) until a person acts."""
+
+    new: MetricStat
+    old: MetricStat
+    period_seconds: int = Field(default=60, ge=60, le=86400, multiple_of=60)
+    lookback_periods: int = Field(default=3, ge=1, le=60)
+    tolerance_percent: float = Field(default=5.0, gt=0, le=100)
+    min_requests: int = Field(default=1, ge=1, le=1_000_000_000, description="fewer in all: the share is unknown")
+    deadline_seconds: int = Field(default=900, ge=0, le=MAX_SECONDS)
+    on_deadline: Literal["rollback", "hold"] = "rollback"
+
+
 class Gates(_Strict):
     dms: list[DmsGate] = Field(default_factory=list, max_length=MAX_GATES)
     mgn: list[MgnGate] = Field(default_factory=list, max_length=MAX_GATES)
@@ -246,6 +263,7 @@ class Plan(_Strict):
     approvals: Approvals = Field(default_factory=Approvals)
     final_flip: FinalFlip | None = None
     reverse_replication: ReverseReplication | None = None
+    traffic: TrafficCheck | None = None
     request_id: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9_-]{1,40}$",

@@ -40,6 +40,8 @@ class Why(StrEnum):
     STEP_PASSED = "step passed"
     PROMOTED = "promoted"
     HELD = "held"  # paused: the weights stay
+    TRAFFIC_LAGGING = "traffic lagging"  # the observed share is not at the weight yet: the bake waits to start
+    TRAFFIC_NOT_MOVED = "traffic did not move"  # not by the plan's deadline
     AWAITING_ANSWER = "awaiting answer"
     APPROVED = "approved"
     FENCE_CONFIRMED = "fence confirmed"
@@ -179,6 +181,11 @@ class Inputs:
     drained: bool = True  # DRAIN: this check found every CDC latency under the drain threshold
     drain_streak: int = 0  # DRAIN: drained checks in a row before this one
     drain_needed: int = 1  # DRAIN: drained checks in a row the plan asks for
+    # BAKE with the plan's traffic check: the observed share is not yet within its tolerance of the weight, so
+    # the bake has not started (this evaluation does not count); past the check's deadline, ``give_up`` says
+    # whether that rolls back (else the step keeps waiting at its weights, watched, until a person acts).
+    traffic_lagging: bool = False
+    traffic_give_up: bool = False
 
 
 @dataclass(frozen=True)
@@ -200,9 +207,11 @@ def judge(i: Inputs) -> Verdict:
     """One evaluation in a wait phase (preflight, approval, fence, drain, bake)."""
     if i.phase not in WAIT_PHASES:
         raise ValueError(f"{i.phase} is not a phase that evaluates in a wait")
-    # A pause before the first change holds preflight without using up its timeout.
+    # A pause before the first change holds preflight without using up its timeout; a bake whose traffic has
+    # not moved yet has not started.
     held_preflight = i.phase is Phase.PREFLIGHT and i.paused
-    checks = i.checks if held_preflight else i.checks + 1
+    lagging = i.phase is Phase.BAKE and i.traffic_lagging
+    checks = i.checks if held_preflight or lagging else i.checks + 1
     failures = 0 if i.healthy else i.failures + (1 if i.moved else 0)
 
     def verdict(action: str, why: Why, streak: int = 0) -> Verdict:
@@ -233,7 +242,12 @@ def _preflight(i: Inputs, verdict: _Make, checks: int) -> Verdict:
 
 def _bake(i: Inputs, verdict: _Make, checks: int) -> Verdict:
     # A step passes once it made its evaluations without a breach (contracts.md section 1); a healthy
-    # evaluation may end it early when a person promotes it. A pause holds it at these weights.
+    # evaluation may end it early when a person promotes it. A pause holds it at these weights. Its bake starts
+    # once the traffic observed on `to` is at its weight (the plan's traffic check, when it has one).
+    if i.traffic_lagging:
+        if i.traffic_give_up:
+            return verdict(FAIL, Why.TRAFFIC_NOT_MOVED)
+        return verdict(WAIT, Why.TRAFFIC_LAGGING)
     promoted = i.promote and i.healthy
     if promoted or checks >= i.budget:
         if i.paused:

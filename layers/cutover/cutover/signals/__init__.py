@@ -51,6 +51,7 @@ from cutover.signals.dms import (
 )
 from cutover.signals.metrics import check_metrics, decide_metric, metric_queries
 from cutover.signals.mgn import check_mgn, decide_mgn, parse_iso_duration
+from cutover.signals.traffic import Share, decide_share, read_share
 
 __all__ = [
     "ALARM_STATES",
@@ -58,6 +59,7 @@ __all__ = [
     "DMS_NAMESPACE",
     "Check",
     "GateReport",
+    "Share",
     "Status",
     "check_alarms",
     "check_comparisons",
@@ -72,6 +74,7 @@ __all__ = [
     "decide_metric",
     "decide_mgn",
     "decide_reverse",
+    "decide_share",
     "dms_metric_queries",
     "dms_task_ref",
     "drain_check",
@@ -79,6 +82,7 @@ __all__ = [
     "family_failure",
     "metric_queries",
     "parse_iso_duration",
+    "read_share",
     "resolve_resource_ids",
     "summarize",
 ]

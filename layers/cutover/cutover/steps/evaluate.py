@@ -9,9 +9,10 @@ operator's wake) is recorded, never taken as an answer.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from cutover import document, history, notify, policy, signals, stored
+from cutover import aws, document, history, notify, policy, signals, stored
 from cutover.document import (
     MAX_REASONS_KEPT,
     Continuation,
@@ -86,6 +87,35 @@ def _inconclusive(plan: Plan, report: signals.GateReport, progress: Any) -> tupl
     return "; ".join(c.reason for c in undecided), report.healthy, []
 
 
+def _traffic(plan: Plan, doc: Any) -> tuple[bool, bool, dict[str, Any] | None]:
+    """(the bake waits for its traffic, give up on it, the evidence) from the plan's traffic check.
+
+    Once traffic has moved, every evaluation records the share observed on `to` beside the weight. In a
+    bake, until that share is within the tolerance of the weight, the bake has not started: its evaluations
+    do not count, and past the check's deadline ``on_deadline`` says rollback, or hold the step (watched)."""
+    check, progress = plan.traffic, doc.progress
+    if check is None or not progress.moved:
+        return False, False, None
+    share = signals.read_share(check, aws.client("cloudwatch"), datetime.now(UTC))
+    intended = doc.percent if progress.phase is Phase.BAKE else None
+    evidence = {**share.to_dict(), "intended_percent": intended, "tolerance_percent": check.tolerance_percent}
+    if progress.phase is not Phase.BAKE:
+        return False, False, evidence
+    if progress.traffic_step != progress.step_index:  # a new step: its traffic has not been seen to move
+        progress.traffic_step, progress.traffic_waits, progress.traffic_moved = progress.step_index, 0, False
+    if not progress.traffic_moved:
+        reached = share.percent is not None and abs(share.percent - doc.percent) <= check.tolerance_percent
+        if reached:
+            progress.traffic_moved = True
+        else:
+            progress.traffic_waits += 1
+            waited = progress.traffic_waits * plan.check_interval_seconds
+            evidence["waited_seconds"] = waited
+            give_up = check.on_deadline == "rollback" and waited > check.deadline_seconds
+            return True, give_up, evidence
+    return False, False, evidence
+
+
 def evaluate(event: dict[str, Any]) -> dict[str, Any]:
     """One evaluation of every gate, and the decision it leads to."""
     doc = document.load(event)
@@ -101,6 +131,7 @@ def evaluate(event: dict[str, Any]) -> dict[str, Any]:
     promote = _promote_pending(control, doc.percent) if progress.phase is Phase.BAKE else None
     drain = plan.final_flip.drain if plan.final_flip else None
     held, healthy, reasons = _inconclusive(plan, report, progress)
+    lagging, give_up, traffic = _traffic(plan, doc)
     inputs = policy.Inputs(
         phase=progress.phase,
         moved=progress.moved,
@@ -111,6 +142,8 @@ def evaluate(event: dict[str, Any]) -> dict[str, Any]:
         threshold=plan.failure_threshold,
         abort=abort_reason(control) is not None,
         paused=bool(control.get("paused")) or held is not None,
+        traffic_lagging=lagging,
+        traffic_give_up=give_up,
         promote=promote is not None,
         answer=Answer(answer["answer"]) if answer else None,
         reverse_ready="reverse" not in by_family or by_family["reverse"].status == "pass",
@@ -127,6 +160,8 @@ def evaluate(event: dict[str, Any]) -> dict[str, Any]:
         evidence.update(healthy=False, reasons=[*evidence["reasons"], *reasons])
     if held is not None:
         evidence["held_by"] = held
+    if traffic is not None:
+        evidence["traffic"] = traffic
     if flip_checks:
         evidence["checks"] = [*evidence["checks"], *(c.to_dict() for c in flip_checks)]
         evidence["reasons"] = [*evidence["reasons"], *(c.reason for c in flip_checks if c.status != "pass")]
@@ -271,10 +306,22 @@ class _Evaluation:
             Why.REVERSE_NOT_READY: "reverse replication not ready, no final flip: "
             + str(flip.get("reverse", {}).get("reason", "?")),
             Why.DRAIN_TIMED_OUT: self._drain_timed_out(flip.get("drain", {})),
+            Why.TRAFFIC_NOT_MOVED: self._traffic_not_moved(evidence.get("traffic") or {}),
             Why.NOT_HEALTHY_IN_TIME: f"gates still failing at the {self.phase} deadline, no shift: "
             + "; ".join(evidence["reasons"]),
         }
         return texts.get(why, str(why))
+
+    def _traffic_not_moved(self, traffic: dict[str, Any]) -> str:
+        observed = traffic.get("observed_percent")
+        seen = "unknown" if observed is None else f"{observed:g}%"
+        note = f" ({traffic['note']})" if traffic.get("note") else ""
+        check = self.plan.traffic
+        return (
+            f"traffic did not move: the share observed on the new side was {seen}{note} at the {self.percent}% step "
+            f"after {traffic.get('waited_seconds', 0)} s (tolerance {check.tolerance_percent if check else 0:g} "
+            f"points, deadline {check.deadline_seconds if check else 0} s)"
+        )
 
     def _drain_timed_out(self, drain: dict[str, Any]) -> str:
         spec = self.plan.final_flip.drain if self.plan.final_flip else None
