@@ -26,27 +26,14 @@ from typing import Any
 
 from cutover.plan import ComparisonGate, MetricStat
 from cutover.signals.base import MAX_REASON_TEXT, Check, Status, family_failure, one_line, timestamp_text, utc
-from cutover.signals.metrics import FAILED_STATUS_CODES, batches, read_metric_data
+from cutover.signals.metrics import FAILED_STATUS_CODES, batches, read_metric_data, stat_query
 
 FAMILY = "comparison"
 QUERIES_PER_GATE = 4
 
 
 def _query(query_id: str, stat: MetricStat, statistic: str, gate: ComparisonGate) -> dict[str, Any]:
-    return {
-        "Id": query_id,
-        "MetricStat": {
-            "Metric": {
-                "Namespace": stat.namespace,
-                "MetricName": stat.metric_name,
-                "Dimensions": [{"Name": name, "Value": value} for name, value in stat.dimensions.items()],
-            },
-            "Period": gate.period_seconds,
-            "Stat": statistic,
-        },
-        "Label": gate.name,
-        "ReturnData": True,
-    }
+    return stat_query(query_id, stat, statistic, gate.period_seconds, gate.name)
 
 
 def gate_queries(index: int, gate: ComparisonGate) -> list[dict[str, Any]]:

@@ -84,13 +84,20 @@ def _metric(stat: MetricStat) -> dict[str, Any]:
     }
 
 
-def _stat_query(query_id: str, stat: MetricStat, statistic: str, gate: MetricGate, returned: bool) -> dict[str, Any]:
+def stat_query(
+    query_id: str, stat: MetricStat, statistic: str, period: int, label: str, returned: bool = True
+) -> dict[str, Any]:
+    """One GetMetricData MetricStat query (metric, comparison and traffic queries alike)."""
     return {
         "Id": query_id,
-        "MetricStat": {"Metric": _metric(stat), "Period": gate.period_seconds, "Stat": statistic},
-        "Label": gate.name,
+        "MetricStat": {"Metric": _metric(stat), "Period": period, "Stat": statistic},
+        "Label": label,
         "ReturnData": returned,
     }
+
+
+def _stat_query(query_id: str, stat: MetricStat, statistic: str, gate: MetricGate, returned: bool) -> dict[str, Any]:
+    return stat_query(query_id, stat, statistic, gate.period_seconds, gate.name, returned)
 
 
 def gate_queries(index: int, gate: MetricGate) -> list[dict[str, Any]]:

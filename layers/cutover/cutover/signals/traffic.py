@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from cutover.plan import MetricStat, TrafficCheck
+from cutover.plan import TrafficCheck
 from cutover.signals.base import one_line, utc
-from cutover.signals.metrics import read_metric_data
+from cutover.signals.metrics import read_metric_data, stat_query
 
 
 @dataclass(frozen=True)
@@ -38,25 +38,11 @@ class Share:
         return out
 
 
-def _query(query_id: str, stat: MetricStat, check: TrafficCheck) -> dict[str, Any]:
-    return {
-        "Id": query_id,
-        "MetricStat": {
-            "Metric": {
-                "Namespace": stat.namespace,
-                "MetricName": stat.metric_name,
-                "Dimensions": [{"Name": name, "Value": value} for name, value in stat.dimensions.items()],
-            },
-            "Period": check.period_seconds,
-            "Stat": stat.stat,
-        },
-        "Label": f"traffic {query_id}",
-        "ReturnData": True,
-    }
-
-
 def queries(check: TrafficCheck) -> list[dict[str, Any]]:
-    return [_query("tn", check.new, check), _query("to", check.old, check)]
+    return [
+        stat_query(query_id, stat, stat.stat, check.period_seconds, f"traffic {query_id}")
+        for query_id, stat in (("tn", check.new), ("to", check.old))
+    ]
 
 
 def _latest(entry: Mapping[str, Any] | None) -> float | None:
