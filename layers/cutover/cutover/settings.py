@@ -95,15 +95,18 @@ def aws_region() -> str | None:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
 
 
-def slack_webhook_secret_arn() -> str:
-    """The Secrets Manager secret holding the Slack webhook URL (the Slack notifier's only setting)."""
-    arn = os.environ.get("SLACK_WEBHOOK_SECRET_ARN", "").strip()
+def _secret_arn(variable: str, parameter: str) -> str:
+    arn = os.environ.get(variable, "").strip()
     if not arn:
         raise ConfigurationError(
-            "environment variable SLACK_WEBHOOK_SECRET_ARN not set; the SAM template sets it when the "
-            "SlackWebhookSecretArn parameter is given"
+            f"environment variable {variable} not set; the SAM template sets it when the {parameter} parameter is given"
         )
     return arn
+
+
+def slack_webhook_secret_arn() -> str:
+    """The Secrets Manager secret holding the Slack webhook URL (the Slack notifier's only setting)."""
+    return _secret_arn("SLACK_WEBHOOK_SECRET_ARN", "SlackWebhookSecretArn")
 
 
 def slack_buttons() -> bool:
@@ -114,13 +117,7 @@ def slack_buttons() -> bool:
 
 def slack_signing_secret_arn() -> str:
     """The Secrets Manager secret holding the Slack app's signing secret (the Slack actions function)."""
-    arn = os.environ.get("SLACK_SIGNING_SECRET_ARN", "").strip()
-    if not arn:
-        raise ConfigurationError(
-            "environment variable SLACK_SIGNING_SECRET_ARN not set; the SAM template sets it when the "
-            "SlackSigningSecretArn parameter is given"
-        )
-    return arn
+    return _secret_arn("SLACK_SIGNING_SECRET_ARN", "SlackSigningSecretArn")
 
 
 def slack_approvers() -> dict[str, str]:
