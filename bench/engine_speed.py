@@ -42,10 +42,10 @@ import json, os, statistics, sys, time
 from pathlib import Path
 os.environ.setdefault("CUTOVER_LOCAL_LOG_LEVEL", "CRITICAL")
 os.environ.setdefault("CUTOVER_LOG_STREAM", "stderr")
-from cutover_cli.main import _load_inputs
+from cutover_cli.main import load_inputs
 from cutover_cli.rehearsal import Rehearsal
 def once():
-    raw, plan, scenario = _load_inputs(Path(%(plan)r), Path(%(scenario)r))
+    raw, plan, scenario = load_inputs(Path(%(plan)r), Path(%(scenario)r))
     return Rehearsal(raw, plan, scenario).run()
 once(); once()
 cpu = []

@@ -37,7 +37,7 @@ from common import ROOT, median, print_table, save
 os.environ.setdefault("CUTOVER_LOCAL_LOG_LEVEL", "CRITICAL")
 
 from cutover_cli.local_engine import LocalEngine, RunResult
-from cutover_cli.main import _load_inputs
+from cutover_cli.main import load_inputs
 from cutover_cli.rehearsal import Rehearsal, expectation_met
 from tests.integration.test_rehearsal import SCENARIOS, plan_for
 
@@ -88,7 +88,7 @@ class CountingRehearsal(Rehearsal):
 def rehearse(plan_path: Path, scenario_path: Path) -> Run:
     """One rehearsal, as `cutover rehearse PLAN --scenario SCENARIO` runs it (without the view)."""
     started = time.perf_counter()
-    raw, plan, scenario = _load_inputs(plan_path, scenario_path)
+    raw, plan, scenario = load_inputs(plan_path, scenario_path)
     rehearsal = CountingRehearsal(raw, plan, scenario)
     output = rehearsal.run()["output"]
     wall = time.perf_counter() - started

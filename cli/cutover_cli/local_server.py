@@ -163,18 +163,18 @@ def local_controller(
     )
     with engine, control_server(engine, control_port or port + 1, world.zone_map) as control_url:
         world.engine = engine
-        world._build_world()
+        world.build_world()
         yield engine, world, control_url
 
 
 def serve(args: argparse.Namespace) -> int:
-    from cutover_cli.main import _load_inputs
+    from cutover_cli.main import load_inputs
 
     if not args.plan or not args.scenario:
         print("cutover local needs --plan and --scenario (the world to set up)", file=sys.stderr)
         return 2
     try:
-        raw, plan, scenario = _load_inputs(Path(args.plan), Path(args.scenario))
+        raw, plan, scenario = load_inputs(Path(args.plan), Path(args.scenario))
     except PlanInvalid as err:
         for problem in err.problems:
             print(problem, file=sys.stderr)

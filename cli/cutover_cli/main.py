@@ -299,8 +299,10 @@ def _validate(path: Path) -> int:
     return EXIT_OK
 
 
-def _load_inputs(plan_path: Path, scenario_path: Path) -> tuple[Any, Plan | None, Any]:
-    """The raw plan, the typed plan (None when invalid but the scenario rehearses its rejection), the scenario."""
+def load_inputs(plan_path: Path, scenario_path: Path) -> tuple[Any, Plan | None, Any]:
+    """A rehearsal's inputs, as `cutover rehearse` and `cutover local` read them: the raw plan, the typed plan
+    (None when invalid but the scenario rehearses its rejection), the scenario validated against the plan.
+    Raises PlanInvalid (ScenarioInvalid) naming every problem."""
     from cutover_cli.scenario import ScenarioInvalid, load_scenario_file
 
     raw = read_document_file(plan_path)
@@ -365,7 +367,7 @@ def _rehearse(args: argparse.Namespace) -> int:
         if problem is not None:
             return _report_error(Path(args.report), problem + "; nothing ran")
     try:
-        raw, plan, scenario = _load_inputs(Path(args.plan), Path(args.scenario))
+        raw, plan, scenario = load_inputs(Path(args.plan), Path(args.scenario))
     except PlanInvalid as err:
         for problem in err.problems:
             print(problem, file=sys.stderr)

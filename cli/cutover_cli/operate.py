@@ -36,7 +36,7 @@ from cutover_cli.operator import Operator, OperatorError, Stack, stack_from_clou
 EXIT_OK, EXIT_REFUSED, EXIT_INVALID = 0, 1, 2
 
 
-def _local_operator(identity: str | None = None) -> Operator:
+def local_operator(identity: str | None = None) -> Operator:
     """`cutover local`'s controller: its emulator for the views, its control endpoint for the actions (the
     port after the emulator's), as ``identity`` (simulated: a session name of the local role, or an ARN)."""
     endpoint = os.environ.get("CUTOVER_LOCAL_ENDPOINT", "http://127.0.0.1:4566")
@@ -60,7 +60,10 @@ def _next_port(endpoint: str) -> str:
     return f"{parsed.scheme}://{parsed.hostname}:{(parsed.port or 80) + 1}/"
 
 
-def _aws_operator(args: argparse.Namespace) -> Operator:
+def aws_operator(args: argparse.Namespace) -> Operator:
+    """The deployed controller's Operator: the stack ``--stack`` names (or samconfig.toml's stack_name) in
+    ``--region`` (or your AWS configuration's), its control function called with SigV4-signed requests as you.
+    Raises OperatorError when no stack is named."""
     session = boto3.Session(region_name=args.region) if args.region else boto3.Session()
     name = args.stack or stack_name_from_samconfig(Path("samconfig.toml"))
     if not name:
@@ -88,7 +91,7 @@ def run_operator_command(args: argparse.Namespace, operator: Operator | None = N
             return _check(args, console, operator)
         if args.command == "start":
             plan = load_plan_file(args.plan)  # invalid: exit 2, nothing sent
-        op = operator or (_local_operator(getattr(args, "as_identity", None)) if args.local else _aws_operator(args))
+        op = operator or (local_operator(getattr(args, "as_identity", None)) if args.local else aws_operator(args))
         return _dispatch(args, op, console, plan if args.command == "start" else None)
     except PlanInvalid as err:
         for problem in err.problems:
@@ -169,11 +172,11 @@ def _check(args: argparse.Namespace, console: Console, operator: Operator | None
     if operator is not None:  # the tests' local engine: its clients, everything allowed
         report = readiness(plan, operator.client, Allowed(None, None, "the local stack")).to_json()
     elif args.local:  # `cutover local` answers it: its process serves the world's DMS tasks and MGN servers
-        report = _local_operator(getattr(args, "as_identity", None)).control.call(
+        report = local_operator(getattr(args, "as_identity", None)).control.call(
             {"action": "check", "plan": plan.to_data()}
         )
     else:
-        op = _aws_operator(args)
+        op = aws_operator(args)
         name = args.stack or stack_name_from_samconfig(Path("samconfig.toml")) or ""
         parameters = op.client("cloudformation").describe_stacks(StackName=name)["Stacks"][0].get("Parameters", [])
         report = readiness(plan, op.client, allowed_from_stack(parameters, name)).to_json()

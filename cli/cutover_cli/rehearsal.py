@@ -201,7 +201,7 @@ class Rehearsal:
         """Build this rehearsal's world in ``engine`` (which may host other rehearsals: a wave, whose
         router then serves MGN and DMS tasks from every world, so ``serve`` is False)."""
         self.engine = engine
-        self.records = self._build_world(serve)
+        self.records = self.build_world(serve)
         self.calls_before = engine.count_calls("route53", "ChangeResourceRecordSets")
 
     def start(self, name: str = "rehearsal") -> str:
@@ -325,7 +325,11 @@ class Rehearsal:
 
     # ---------------------------------------------------------------- world
 
-    def _build_world(self, serve: bool = True) -> list[dict[str, str]]:
+    def build_world(self, serve: bool = True) -> list[dict[str, str]]:
+        """Set up this rehearsal's world in ``self.engine``: a hosted zone per plan zone (shared through
+        ``zone_map``), each record's weighted pair as the scenario starts it, the world's MGN, DMS and Route 53
+        answers when ``serve`` (a wave's router serves them instead), and the timeline due at the start.
+        Returns the plan's records. :meth:`attach` calls it; `cutover local` calls it on its own engine."""
         engine = self.engine
         records = (
             [r.model_dump(by_alias=True) for r in self.plan.records] if self.plan else _lenient_records(self.plan_data)

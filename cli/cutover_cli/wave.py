@@ -788,9 +788,9 @@ def run_wave_command(args: argparse.Namespace, operator: Operator | None = None)
 
 
 def _operator(args: argparse.Namespace) -> Operator:
-    from cutover_cli.operate import _aws_operator, _local_operator
+    from cutover_cli.operate import aws_operator, local_operator
 
-    return _local_operator() if args.local else _aws_operator(args)
+    return local_operator() if args.local else aws_operator(args)
 
 
 def _rehearse_wave_command(args: argparse.Namespace) -> int:

@@ -109,7 +109,7 @@ def served(monkeypatch: pytest.MonkeyPatch) -> Any:
     )
     with engine, control_server(engine, free_port()) as control_url:
         world.engine = engine
-        world._build_world()
+        world.build_world()
         env = {"CUTOVER_LOCAL_ENDPOINT": f"http://127.0.0.1:{port}", "CUTOVER_LOCAL_CONTROL": control_url}
         for key, value in env.items():
             monkeypatch.setenv(key, value)

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from cutover_cli.local_engine import LocalEngine
-from cutover_cli.main import _load_inputs, main
+from cutover_cli.main import load_inputs, main
 
 pytestmark = pytest.mark.integration
 
@@ -84,7 +84,7 @@ def test_cutover_local_maps_each_plan_zone_to_its_own_emulator_zone(
     from cutover_cli.local_server import local_controller
 
     plan_path, scenario_path = two_zone_plan(tmp_path), healthy_scenario(tmp_path)
-    raw, plan, scenario = _load_inputs(plan_path, scenario_path)
+    raw, plan, scenario = load_inputs(plan_path, scenario_path)
     port = free_port()
     with local_controller(
         raw,

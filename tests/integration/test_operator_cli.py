@@ -96,7 +96,7 @@ def test_local_emulator_over_http(
     )
     with engine, control_server(engine, free_port()) as control_url:
         world.engine = engine
-        world._build_world()
+        world.build_world()
         monkeypatch.setenv("CUTOVER_LOCAL_ENDPOINT", f"http://127.0.0.1:{port}")
         monkeypatch.setenv("CUTOVER_LOCAL_CONTROL", control_url)
         assert main(["start", str(plan_path), "--local", "--request-id", "http-1"]) == 0

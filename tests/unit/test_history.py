@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cutover import history
 from cutover_cli.local_engine import LocalEngine
-from cutover_cli.main import _load_inputs
+from cutover_cli.main import load_inputs
 from cutover_cli.rehearsal import Rehearsal
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ def _events_per_visit(events: list[dict]) -> dict[str, set[int]]:
 def test_each_state_adds_the_events_the_budget_counts() -> None:
     """Given the example rehearsal's real history, each Task adds 5 events, the callback Task 6, each Choice
     and Wait 2: the costs history.py charges."""
-    raw, plan, scenario = _load_inputs(
+    raw, plan, scenario = load_inputs(
         ROOT / "examples/plans/orders-single.yaml", ROOT / "examples/scenarios/healthy.yaml"
     )
     rehearsal = Rehearsal(raw, plan, scenario)
