@@ -232,7 +232,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("schema", help="print the plan's JSON Schema", description=SCHEMA_HELP, formatter_class=fmt)
     _add_operator_commands(sub)
-    from cutover_cli.wave import add_wave_commands
+    from cutover_cli.wave.commands import add_wave_commands
 
     add_wave_commands(sub)
     local = sub.add_parser(
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None, operator: Any = None) -> int:
 
         return serve(args)
     if args.command in ("wave", "wave-status", "rehearse-wave"):
-        from cutover_cli.wave import run_wave_command
+        from cutover_cli.wave.commands import run_wave_command
 
         return run_wave_command(args, operator)
     from cutover_cli.operate import run_operator_command
