@@ -27,6 +27,7 @@ import contextvars
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -35,21 +36,33 @@ from cutover import aws
 from cutover.plan import Gates
 from cutover.signals.alarms import ALARM_STATES, check_alarms, decide_alarms
 from cutover.signals.base import Check, GateReport, Status, family_failure
-from cutover.signals.comparisons import check_comparisons, decide_comparison
+from cutover.signals.comparisons import check_comparisons, comparison_groups, decide_comparison, judge_comparisons
 from cutover.signals.dms import (
     DMS_METRICS,
     DMS_NAMESPACE,
+    DmsLookup,
     check_dms,
     check_reverse,
     decide_dms,
     decide_drain,
     decide_reverse,
+    dms_groups,
     dms_metric_queries,
     dms_task_ref,
     drain_check,
+    judge_dms,
+    lookup_dms,
     resolve_resource_ids,
 )
-from cutover.signals.metrics import check_metrics, decide_metric, metric_queries
+from cutover.signals.metrics import (
+    Outcome,
+    check_metrics,
+    decide_metric,
+    judge_metrics,
+    metric_groups,
+    metric_queries,
+    read_groups,
+)
 from cutover.signals.mgn import check_mgn, decide_mgn, parse_iso_duration
 from cutover.signals.traffic import Share, decide_share, read_share
 
@@ -99,8 +112,8 @@ def summarize(checks: Sequence[Check], missing_data: str) -> GateReport:
 
 
 def _family_job(
-    family: str, services: Sequence[str], clients: Mapping[str, Any], run: Callable[..., list[Check]]
-) -> Callable[[], list[Check]]:
+    family: str, services: Sequence[str], clients: Mapping[str, Any], run: Callable[..., Any]
+) -> Callable[[], Any]:
     """Bind a family's check to its clients; a client that cannot be made is that family's breach."""
     try:
         resolved = [clients.get(s) or aws.client(s) for s in services]
@@ -110,48 +123,81 @@ def _family_job(
     return lambda: run(*resolved)
 
 
+def _concurrently(jobs: Sequence[tuple[str, Callable[[], Any]]]) -> dict[str, Any]:
+    """Run the jobs on the families' threads; a job that raises gives its family's breach (as a list of checks)."""
+    # Each job runs in a copy of this thread's context, so what the caller set there (the logger's keys, the
+    # local engine's record of which function is calling) holds in the family's thread too.
+    futures = [(family, _pool().submit(contextvars.copy_context().run, job)) for family, job in jobs]
+    done: dict[str, Any] = {}
+    for family, future in futures:
+        try:
+            done[family] = future.result()
+        except Exception as err:  # the check functions do not raise; this guards against the unforeseen
+            done[family] = [family_failure(family, err)]
+    return done
+
+
 def evaluate_gates(
     gates: Gates, clients: Mapping[str, Any] | None = None, now: datetime | None = None, preflight: bool = False
 ) -> GateReport:
     """Read every family of gates concurrently and judge them together, in plan order.
 
-    ``preflight`` adds the checks that only hold before the cutover starts (MGN lifecycle)."""
-    families: list[tuple[str, tuple[str, ...], Callable[..., list[Check]]]] = []
-    if gates.dms:
-        families.append(("dms", ("cloudwatch", "dms"), partial(check_dms, gates.dms, now=now or datetime.now(UTC))))
+    Three jobs run side by side: the MGN servers; the alarms; and the metric data, where the DMS tasks are
+    looked up and then the DMS latencies, the metric gates and the comparison gates share one GetMetricData
+    call per 500 queries (:func:`read_groups`). ``preflight`` adds the checks that only hold before the
+    cutover starts (MGN lifecycle)."""
+    now = now or datetime.now(UTC)
+    jobs: list[tuple[str, tuple[str, ...], Callable[..., Any]]] = []
+    if gates.dms or gates.metrics or gates.comparisons:
+        services = ("cloudwatch", "dms") if gates.dms else ("cloudwatch",)
+        jobs.append(("data", services, partial(_metric_data, gates, now)))
     if gates.mgn:
         # preflight is passed only when set: outside preflight check_mgn is called exactly as before.
         mgn_options = {"preflight": True} if preflight else {}
-        families.append(("mgn", ("mgn",), partial(check_mgn, gates.mgn, **mgn_options)))
+        jobs.append(("mgn", ("mgn",), partial(check_mgn, gates.mgn, **mgn_options)))
     if gates.alarms:
-        families.append(("alarm", ("cloudwatch",), partial(check_alarms, gates.alarms)))
-    if gates.metrics:
-        families.append(
-            ("metric", ("cloudwatch",), partial(check_metrics, gates.metrics, now=now or datetime.now(UTC)))
-        )
-    if gates.comparisons:
-        families.append(
-            (
-                "comparison",
-                ("cloudwatch",),
-                partial(check_comparisons, gates.comparisons, now=now or datetime.now(UTC)),
-            )
-        )
-    if not families:
+        jobs.append(("alarm", ("cloudwatch",), partial(check_alarms, gates.alarms)))
+    if not jobs:
         return summarize([], gates.missing_data)
 
     # Clients are resolved here, in one thread: creating boto3 clients is not thread-safe.
-    jobs = [(family, _family_job(family, services, clients or {}, run)) for family, services, run in families]
-    checks: list[Check] = []
-    # Each job runs in a copy of this thread's context, so what the caller set there (the logger's keys, the
-    # local engine's record of which function is calling) holds in the family's thread too.
-    futures = [(family, _pool().submit(contextvars.copy_context().run, job)) for family, job in jobs]
-    for family, future in futures:
-        try:
-            checks.extend(future.result())
-        except Exception as err:  # the check functions do not raise; this guards against the unforeseen
-            checks.append(family_failure(family, err))
+    done = _concurrently([(name, _family_job(name, services, clients or {}, run)) for name, services, run in jobs])
+    data = done.get("data", {})
+    if isinstance(data, list):  # the job failed as a whole (its clients could not be made)
+        data = {family: [replace(check, family=family) for check in data] for family in _data_families(gates)}
+    checks = [*data.get("dms", []), *done.get("mgn", []), *done.get("alarm", [])]
+    checks += [*data.get("metric", []), *data.get("comparison", [])]
     return summarize(checks, gates.missing_data)
+
+
+def _data_families(gates: Gates) -> list[str]:
+    return [f for f, some in (("dms", gates.dms), ("metric", gates.metrics), ("comparison", gates.comparisons)) if some]
+
+
+def _metric_data(gates: Gates, now: datetime, cloudwatch: Any, dms: Any = None) -> dict[str, list[Check]]:
+    """The DMS, metric and comparison gates: the DMS tasks looked up, then every family's queries in shared
+    GetMetricData calls, each family judged from its own. Never raises."""
+    lookup: DmsLookup | None = None
+    checks: dict[str, list[Check]] = {}
+    if gates.dms:
+        try:
+            lookup = lookup_dms(gates.dms, dms)
+        except Exception as err:
+            checks["dms"] = [family_failure("dms", err)]
+    families = {
+        "dms": dms_groups(gates.dms, lookup.resource_ids, now) if lookup is not None else [],
+        "metric": metric_groups(gates.metrics, now),
+        "comparison": comparison_groups(gates.comparisons, now),
+    }
+    outcomes = read_groups([g for groups in families.values() for g in groups], cloudwatch, now)
+    mine: dict[str, list[Outcome]] = {}
+    for family, groups in families.items():
+        mine[family], outcomes = outcomes[: len(groups)], outcomes[len(groups) :]
+    if lookup is not None:
+        checks["dms"] = judge_dms(gates.dms, lookup, families["dms"], mine["dms"], now)
+    checks["metric"] = judge_metrics(gates.metrics, mine["metric"], now)
+    checks["comparison"] = judge_comparisons(gates.comparisons, mine["comparison"], now)
+    return checks
 
 
 _POOL: list[ThreadPoolExecutor] = []

@@ -26,7 +26,7 @@ from typing import Any
 
 from cutover.plan import ComparisonGate, MetricStat
 from cutover.signals.base import MAX_REASON_TEXT, Check, Status, family_failure, one_line, timestamp_text, utc
-from cutover.signals.metrics import FAILED_STATUS_CODES, batches, read_metric_data, stat_query
+from cutover.signals.metrics import FAILED_STATUS_CODES, Group, Outcome, read_groups, stat_query
 
 FAMILY = "comparison"
 QUERIES_PER_GATE = 4
@@ -162,30 +162,35 @@ def _verdict(
     return "pass", f"{name}: {values} ({ratio_text}x, {difference:+g}) within {_tolerance_text(gate)}"
 
 
+def comparison_groups(gates: Sequence[ComparisonGate], now: datetime) -> list[Group]:
+    """One group per gate: its four queries, from the start of its window."""
+    now = utc(now)
+    return [Group(tuple(gate_queries(i, gate)), now - window(gate)) for i, gate in enumerate(gates)]
+
+
+def _failure(gate: ComparisonGate, err: BaseException) -> Check:
+    failure = family_failure(f"{FAMILY} {gate.name}", err)
+    return Check(FAMILY, gate.name, "breach", failure.reason, failure.evidence, dry_run=gate.dry_run)
+
+
+def judge_comparisons(gates: Sequence[ComparisonGate], outcomes: Sequence[Outcome], now: datetime) -> list[Check]:
+    """Every gate judged from its group's outcome (:func:`read_groups`), in plan order; a failed call, or an
+    answer that cannot be read, is that gate's breach."""
+    now = utc(now)
+    checks = []
+    for i, (gate, outcome) in enumerate(zip(gates, outcomes, strict=True)):
+        if isinstance(outcome, BaseException):
+            checks.append(_failure(gate, outcome))
+            continue
+        try:
+            checks.append(decide_comparison(gate, outcome.results, i, since=now - window(gate)))
+        except Exception as err:
+            checks.append(_failure(gate, err))
+    return checks
+
+
 def check_comparisons(gates: Sequence[ComparisonGate], cloudwatch: Any, now: datetime) -> list[Check]:
     """Every comparison gate read (one GetMetricData call per 500 queries) and judged, in plan order."""
     if not gates:
         return []
-    now = utc(now)
-    checks: dict[int, Check] = {}
-    for batch in batches([QUERIES_PER_GATE] * len(gates)):
-        start = now - max(window(gates[i]) for i in batch)
-        queries = [q for i in batch for q in gate_queries(i, gates[i])]
-        try:
-            results = read_metric_data(queries, start, cloudwatch, now)
-        except Exception as err:
-            for i in batch:
-                failure = family_failure(f"{FAMILY} {gates[i].name}", err)
-                checks[i] = Check(
-                    FAMILY, gates[i].name, "breach", failure.reason, failure.evidence, dry_run=gates[i].dry_run
-                )
-            continue
-        for i in batch:
-            try:
-                checks[i] = decide_comparison(gates[i], results, i, since=now - window(gates[i]))
-            except Exception as err:  # an answer that cannot be read: this gate's breach
-                failure = family_failure(f"{FAMILY} {gates[i].name}", err)
-                checks[i] = Check(
-                    FAMILY, gates[i].name, "breach", failure.reason, failure.evidence, dry_run=gates[i].dry_run
-                )
-    return [checks[i] for i in range(len(gates))]
+    return judge_comparisons(gates, read_groups(comparison_groups(gates, now), cloudwatch, utc(now)), now)

@@ -45,6 +45,7 @@ from cutover.signals.base import (
     utc,
     worst,
 )
+from cutover.signals.metrics import Group, Outcome, read_groups, within
 
 DMS_NAMESPACE = "AWS/DMS"
 DMS_METRICS = (("source", "CDCLatencySource"), ("target", "CDCLatencyTarget"))
@@ -424,6 +425,62 @@ def _read_table_statistics(arn: str, dms: Any) -> list[dict[str, Any]]:
         kwargs["Marker"] = marker
 
 
+@dataclass(frozen=True)
+class DmsLookup:
+    """What DMS said of the gates' tasks: the tasks, each gate's resource id (None: not found) and, for gates with
+    ``validation``, the table statistics by task ARN."""
+
+    tasks: list[dict[str, Any]]
+    resource_ids: list[str | None]
+    statistics: dict[str, list[dict[str, Any]]]
+
+
+def lookup_dms(gates: Sequence[DmsGate], dms: Any) -> DmsLookup:
+    """Every gate's task (DescribeReplicationTasks) and, for gates with ``validation``, its tables
+    (DescribeTableStatistics). Raises :class:`CallFailed` naming the call that failed."""
+    tasks = _read_dms_tasks(gates, dms)
+    validated = [find_task(g, tasks) for g in gates if g.validation]
+    arns = list(dict.fromkeys(str(t["ReplicationTaskArn"]) for t in validated if t is not None))
+    statistics = {arn: _read_table_statistics(arn, dms) for arn in arns}
+    return DmsLookup(tasks, resolve_resource_ids(gates, tasks), statistics)
+
+
+def dms_since(now: datetime) -> datetime:
+    """The start of the latency window: 300 s back, down to the minute, as CloudWatch rounds a StartTime."""
+    start = utc(now) - timedelta(seconds=DMS_WINDOW_SECONDS)
+    return start - timedelta(seconds=start.second, microseconds=start.microsecond)
+
+
+def dms_groups(gates: Sequence[DmsGate], resource_ids: Sequence[str | None], now: datetime) -> list[Group]:
+    """One group per gate whose task was found: its two latency queries, over the latency window."""
+    queries = dms_metric_queries(gates, resource_ids)
+    start = utc(now) - timedelta(seconds=DMS_WINDOW_SECONDS)
+    return [Group((source, target), start) for source, target in zip(queries[::2], queries[1::2], strict=True)]
+
+
+def judge_dms(
+    gates: Sequence[DmsGate], lookup: DmsLookup, groups: Sequence[Group], outcomes: Sequence[Outcome], now: datetime
+) -> list[Check]:
+    """Every gate judged from the lookup and its group's outcome (:func:`read_groups`): only the latency window's
+    datapoints count, whatever window the shared call read. A failed call is the family's breach."""
+    failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
+    if failed is not None:
+        return [family_failure("dms", failed)]
+    since = dms_since(now)
+    results = [
+        # A call shared with families that look further back holds older datapoints: only the window's count.
+        within(read.results[query["Id"]], since) if read.start < since else read.results[query["Id"]]
+        for group, read in zip(groups, outcomes, strict=True)
+        if not isinstance(read, BaseException)
+        for query in group.queries
+        if query["Id"] in read.results
+    ]
+    try:
+        return decide_dms(gates, results, lookup.tasks, lookup.statistics)
+    except Exception as err:  # an answer that cannot be read
+        return [family_failure("dms", err)]
+
+
 def check_dms(gates: Sequence[DmsGate], cloudwatch: Any, dms: Any, now: datetime) -> list[Check]:
     """Every gate's task looked up (DescribeReplicationTasks), then both CDC latencies of every gate in one
     GetMetricData call by the tasks' resource ids, and data validation (one DescribeTableStatistics chain per
@@ -431,14 +488,11 @@ def check_dms(gates: Sequence[DmsGate], cloudwatch: Any, dms: Any, now: datetime
     if not gates:
         return []
     try:
-        tasks = _read_dms_tasks(gates, dms)
-        results = _read_dms_metrics(gates, resolve_resource_ids(gates, tasks), cloudwatch, utc(now))
-        validated = [find_task(g, tasks) for g in gates if g.validation]
-        arns = list(dict.fromkeys(str(t["ReplicationTaskArn"]) for t in validated if t is not None))
-        statistics = {arn: _read_table_statistics(arn, dms) for arn in arns}
-        return decide_dms(gates, results, tasks, statistics)
+        lookup = lookup_dms(gates, dms)
     except Exception as err:
         return [family_failure("dms", err)]
+    groups = dms_groups(gates, lookup.resource_ids, now)
+    return judge_dms(gates, lookup, groups, read_groups(groups, cloudwatch, utc(now)), now)
 
 
 # ---------------------------------------------------------------- reverse replication and drain

@@ -22,7 +22,7 @@ import math
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -185,12 +185,62 @@ def read_metric_data(
         kwargs["NextToken"] = token
 
 
+@dataclass(frozen=True)
+class Group:
+    """Queries that go in the same GetMetricData call (one gate's), and the earliest data they need."""
+
+    queries: tuple[dict[str, Any], ...]
+    start: datetime
+
+
+@dataclass(frozen=True)
+class Read:
+    """What one GetMetricData call gave: every result by query id (all its groups'), and its StartTime."""
+
+    results: dict[str, dict[str, Any]]
+    start: datetime
+
+
+# What a group's call gave, or why the call failed.
+Outcome = Read | BaseException
+
+
+def read_groups(groups: Sequence[Group], cloudwatch: Any, now: datetime) -> list[Outcome]:
+    """Every group's queries read together, one GetMetricData call per 500 queries (groups packed in order, never
+    split), each call from its groups' earliest start: the metric, comparison and DMS queries of an evaluation
+    share their calls. Each family keeps only its own ids and the datapoints of its own window. Never raises: a
+    failed call is the outcome of every group it carried."""
+    outcomes: list[Outcome] = [ValueError("not read")] * len(groups)
+    for batch in batches([len(g.queries) for g in groups]):
+        start = min(groups[i].start for i in batch)
+        try:
+            results: Outcome = Read(
+                read_metric_data([q for i in batch for q in groups[i].queries], start, cloudwatch, now), start
+            )
+        except Exception as err:
+            results = err
+        for i in batch:
+            outcomes[i] = results
+    return outcomes
+
+
 # ---------------------------------------------------------------- judging
 
 
 def _when(value: object) -> datetime:
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def within(entry: Mapping[str, Any], since: datetime) -> dict[str, Any]:
+    """One result (:func:`merge_pages`' shape) with only the datapoints at or after ``since``: a family's own
+    window, out of a call shared with families that look further back."""
+    pairs = [
+        (t, v)
+        for t, v in zip(entry.get("Timestamps") or [], entry.get("Values") or [], strict=False)
+        if _when(t) >= since
+    ]
+    return {**entry, "Timestamps": [t for t, _ in pairs], "Values": [v for _, v in pairs]}
 
 
 def _points(entry: Mapping[str, Any] | None, gate: MetricGate, since: datetime | None) -> list[tuple[datetime, float]]:
@@ -344,20 +394,26 @@ def judge_gate(index: int, gate: MetricGate, results: Mapping[str, Mapping[str, 
 # ---------------------------------------------------------------- the adapter
 
 
+def metric_groups(gates: Sequence[MetricGate], now: datetime) -> list[Group]:
+    """One group per gate: its queries, from the start of its window."""
+    now = utc(now)
+    return [Group(tuple(gate_queries(i, gate)), now - window(gate)) for i, gate in enumerate(gates)]
+
+
+def judge_metrics(gates: Sequence[MetricGate], outcomes: Sequence[Outcome], now: datetime) -> list[Check]:
+    """Every gate judged from its group's outcome (:func:`read_groups`), in plan order; a failed call is a breach."""
+    now = utc(now)
+    return [
+        metric_failure(gate, outcome)
+        if isinstance(outcome, BaseException)
+        else judge_gate(i, gate, outcome.results, now)
+        for i, (gate, outcome) in enumerate(zip(gates, outcomes, strict=True))
+    ]
+
+
 def check_metrics(gates: Sequence[MetricGate], cloudwatch: Any, now: datetime) -> list[Check]:
     """Every metric gate read (one GetMetricData call per 500 queries, a gate's queries in one call) and judged,
     in plan order. Never raises: a failed call is a breach of every gate it carried."""
     if not gates:
         return []
-    now = utc(now)
-    queries = [gate_queries(index, gate) for index, gate in enumerate(gates)]
-    checks: dict[int, Check] = {}
-    for batch in batches([len(q) for q in queries]):
-        start = now - max(window(gates[i]) for i in batch)
-        try:
-            results = read_metric_data([q for i in batch for q in queries[i]], start, cloudwatch, now)
-        except Exception as err:
-            checks.update((i, metric_failure(gates[i], err)) for i in batch)
-            continue
-        checks.update((i, judge_gate(i, gates[i], results, now)) for i in batch)
-    return [checks[i] for i in range(len(gates))]
+    return judge_metrics(gates, read_groups(metric_groups(gates, now), cloudwatch, utc(now)), now)
