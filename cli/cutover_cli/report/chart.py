@@ -1,5 +1,5 @@
-"""The rehearsal as one PNG: weights, lags and alarms on a shared time axis, with a vertical line at every
-decision."""
+"""The rehearsal as one PNG: weights, lags, alarms and the metric and comparison gates on a shared time axis,
+with a vertical line at every decision."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from cutover_cli.report.common import (
     samples_of,
     time_span,
 )
+from cutover_cli.report.gate_lanes import Lane, choose_lanes, plot_comparison_gate, plot_metric_gate
+from cutover_cli.report.gates import gate_histories, side_names
 from cutover_cli.report.panels import legend_right, plot_alarms, plot_dms, plot_mgn, plot_weights
 
 if TYPE_CHECKING:
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 
 _LABEL_CHARS = 34
 _LABEL_PITCH = 8.5  # points between two rotated marker labels
+_GATE_LANE_HEIGHT = 0.85  # of a signal panel's
 
 
 def _label_offsets(ax: Axes, xs: Sequence[float]) -> list[float]:
@@ -110,8 +113,9 @@ def _empty_chart(data: Mapping[str, Any]) -> Figure:
 
 
 def build_chart(data: Mapping[str, Any]) -> Figure:
-    """The chart's figure: one axes per panel, top to bottom weights, DMS, MGN and alarms (each when there is
-    something to show). Without samples, a figure that says so."""
+    """The chart's figure: one axes per panel, top to bottom weights, DMS, MGN, alarms (each when there is
+    something to show), then a lane per metric gate and per comparison gate (at most ``MAX_LANES_PER_KIND``
+    of each kind). Without samples, a figure that says so."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -125,13 +129,18 @@ def build_chart(data: Mapping[str, Any]) -> Figure:
     tasks = names(samples, "dms", limits_of(data, "dms"))
     servers = names(samples, "mgn", limits_of(data, "mgn"))
     alarms = names(samples, "alarms")
+    metric_lanes = choose_lanes(gate_histories(data, "metric"), "metric")
+    comparison_lanes = choose_lanes(gate_histories(data, "comparison"), "comparison")
+    new_name, old_name = side_names(data)
 
-    panels = ["weights"] + ["dms"] * bool(tasks) + ["mgn"] * bool(servers) + ["alarms"] * bool(alarms)
-    ratios = [max(0.55, min(1.3, 0.3 + 0.22 * len(alarms))) if p == "alarms" else 1.0 for p in panels]
+    panels: list[tuple[str, Lane | None]] = [("weights", None)]
+    panels += [("dms", None)] * bool(tasks) + [("mgn", None)] * bool(servers) + [("alarms", None)] * bool(alarms)
+    panels += [("metric", lane) for lane in metric_lanes] + [("comparison", lane) for lane in comparison_lanes]
+    ratios = [_height(panel, len(alarms)) for panel, _ in panels]
     fig = Figure(figsize=(11, 2.2 * sum(ratios) + 0.9))
     grid = fig.subplots(len(panels), 1, sharex=True, squeeze=False, gridspec_kw={"height_ratios": ratios})
     axes: list[Axes] = list(grid[:, 0])
-    for ax, panel in zip(axes, panels, strict=True):
+    for ax, (panel, lane) in zip(axes, panels, strict=True):
         ax.grid(True, color="#e6e6e6", lw=0.6)
         ax.set_axisbelow(True)
         if panel == "weights":
@@ -142,20 +151,31 @@ def build_chart(data: Mapping[str, Any]) -> Figure:
         elif panel == "mgn":
             plot_mgn(ax, data, samples, servers)
             legend_right(ax)
-        else:
+        elif panel == "alarms":
             plot_alarms(ax, samples, alarms, end)
+        elif panel == "metric" and lane is not None:
+            plot_metric_gate(ax, lane)
+        elif lane is not None:
+            plot_comparison_gate(ax, lane, new_name, old_name)
     _draw_markers(axes, markers)
     _marker_legend(axes[0], markers)
     pad = (end - start) * 0.02
     axes[-1].set_xlim(start - pad, end + pad)
     axes[-1].set_xlabel("virtual time (minutes since start)")
-    fig.suptitle(_title(data), fontsize=11, fontweight="bold")
+    # A tall figure (many gate lanes) keeps its title as near the top as a short one does.
+    fig.suptitle(_title(data), fontsize=11, fontweight="bold", y=max(0.98, 1 - 0.2 / fig.get_figheight()))
     fig.tight_layout()
     _label_markers(axes[0], markers)  # placed once the layout fixed where the axes are
     return fig
 
 
+def _height(panel: str, alarms: int) -> float:
+    if panel == "alarms":
+        return max(0.55, min(1.3, 0.3 + 0.22 * alarms))
+    return _GATE_LANE_HEIGHT if panel in ("metric", "comparison") else 1.0
+
+
 def render_chart_png(data: dict[str, Any]) -> bytes:
-    """The rehearsal as one PNG: weights, lags and alarms on a shared time axis, with a vertical line at every
-    decision."""
+    """The rehearsal as one PNG: weights, lags, alarms and gates on a shared time axis, with a vertical line
+    at every decision."""
     return figure_to_png(build_chart(data))
