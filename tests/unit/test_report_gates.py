@@ -1,4 +1,4 @@
-"""The report's metric and comparison gates: a chart lane per gate.
+"""The report's metric and comparison gates: a chart lane per gate and a table row per gate.
 
 The data is written by hand, as a rehearsal records it: the plan's gates in the ledger's ``prepared`` entry,
 each evaluation's checks (family, subject, status, evidence) in its ``evaluation`` entry; the expected counts
@@ -7,7 +7,9 @@ are counted from that data, not taken from the code's output."""
 from __future__ import annotations
 
 import copy
+import html
 import math
+import re
 from typing import Any
 
 import pytest
@@ -116,6 +118,84 @@ def gated_run(metric_gates: list[dict[str, Any]] | None = None) -> dict[str, Any
     }
 
 
+def _rows(page: str, heading: str) -> dict[str, list[str]]:
+    """The cells (tags removed, entities read) of each row of the table under ``heading``, by the gate's name."""
+    section = page[page.index(heading) :]
+    body = section[: section.index("</table>")]
+    rows = {}
+    for row in re.findall(r'<tr class="gate">(.*?)</tr>', body):
+        cells = [re.sub(r"<[^>]+>", " ", cell).split() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+        texts = [html.unescape(" ".join(words)) for words in cells]
+        rows[texts[0].split()[0]] = texts
+    return rows
+
+
+# ---------------------------------------------------------------- the tables
+
+
+def test_the_comparison_table_counts_each_verdict() -> None:
+    """Given 3 passes, 1 fail and 1 inconclusive, then the row says so, with the tolerance and the latest values
+    of both sides, named as the plan names them."""
+    row = _rows(render_report_html(gated_run()), "<h3>Comparison gates (1)</h3>")["error-rate"]
+    gate, new, old, tolerance, latest_new, latest_old, passed, failed, inconclusive, missing, evaluations = row
+    assert gate == "error-rate"
+    assert new == "aws: Orders/Web ErrorRatePercent Average (Side=aws)"
+    assert old == "legacy: Orders/Web ErrorRatePercent Average (Side=onprem)"
+    assert tolerance.startswith("fails beyond 2x and +0.5 (higher is worse); inconclusive within 25% of that")
+    assert "under 100 samples on a side" in tolerance
+    assert (latest_new, latest_old) == ("1.5 (5000 samples)", "0.5 (5000 samples)")
+    assert (passed, failed, inconclusive, missing, evaluations) == ("3", "1", "1", "0", "5")
+
+
+def test_the_metric_table_counts_and_labels_a_dry_run_gate() -> None:
+    """Given a dry-run gate that passed twice, would have failed twice and missed data once, then its row says
+    so, labelled dry run, and the page says a dry-run gate decided nothing."""
+    page = render_report_html(gated_run())
+    row = _rows(page, "<h3>Metric gates (1)</h3>")["p99-latency"]
+    assert row == [
+        "p99-latency dry run",
+        "Orders/Web LatencyP99 p99 (Side=aws)",
+        "> 800 (at least 20 samples)",
+        "1200 (600 samples)",
+        "2",
+        "2",
+        "1",
+        "5",
+    ]
+    assert '<strong>p99-latency</strong><span class="tag">dry run</span>' in page
+    assert "it decided nothing" in page
+
+
+def test_a_deciding_gate_carries_no_dry_run_label() -> None:
+    gate = {**METRIC_GATE, "dry_run": False}
+    page = render_report_html(gated_run([gate]))
+    assert _rows(page, "<h3>Metric gates (1)</h3>")["p99-latency"][0] == "p99-latency"
+    assert "dry run" not in page.split("<h2>Ledger</h2>")[0]
+
+
+def test_a_plan_without_metric_or_comparison_gates_has_no_gate_tables() -> None:
+    data = gated_run([])
+    data["ledger"] = data["ledger"][:1]
+    data["ledger"][0]["data"]["plan"]["gates"] = {"alarms": ["a"]}
+    page = render_report_html(data)
+    assert "Metric and comparison gates" not in page
+    assert len(build_chart(data).axes) == 1  # the weights only
+
+
+def test_gate_text_is_escaped() -> None:
+    """Given markup in a query and in the subject of a gate the plan does not name, then none becomes markup."""
+    data = gated_run()
+    evil = '<script>alert("x")</script>'
+    data["ledger"][0]["data"]["plan"]["gates"]["comparisons"][0]["new"]["dimensions"] = {"Side": evil}
+    stranger = {**_metric_check(1.0, 5, "pass", {**METRIC_GATE, "name": evil}), "dry_run": False}
+    data["ledger"][-1]["data"]["checks"].append(stranger)
+    page = render_report_html(data)
+    assert "<script" not in page
+    assert "Side=&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    assert "<strong>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</strong>" in page
+    assert "<h3>Metric gates (2)</h3>" in page
+
+
 # ---------------------------------------------------------------- the lanes
 
 
@@ -132,13 +212,6 @@ def test_one_lane_per_gate_after_the_signal_panels() -> None:
         "error-rate: new vs old (tolerance 2x and +0.5, higher is worse; inconclusive within 25% of it)",
     ]
     assert render_chart_png(gated_run()).startswith(b"\x89PNG")
-
-
-def test_a_plan_without_metric_or_comparison_gates_has_no_gate_lanes() -> None:
-    data = gated_run([])
-    data["ledger"] = data["ledger"][:1]
-    data["ledger"][0]["data"]["plan"]["gates"] = {"alarms": ["a"]}
-    assert len(build_chart(data).axes) == 1  # the weights only
 
 
 def _lines(ax: Any) -> dict[str, Any]:
@@ -175,7 +248,7 @@ def test_the_comparison_lane_draws_both_sides_and_each_verdict() -> None:
 
 def test_many_gates_are_capped_and_the_last_lane_says_how_many_were_left_out() -> None:
     """Given eleven metric gates of which only the last one ever failed, then eight lanes are drawn, the
-    failing one among them, and the last title says three more were left out."""
+    failing one among them, the last title says three more were left out, and the table lists all eleven."""
     quiet = {**METRIC_GATE, "dry_run": False}
     gates = [{**quiet, "name": f"gate-{i:02d}"} for i in range(11)]
     data = gated_run(gates)
@@ -189,6 +262,9 @@ def test_many_gates_are_capped_and_the_last_lane_says_how_many_were_left_out() -
     assert [t.split()[0] for t in metric_titles] == [f"gate-{i:02d}" for i in range(7)] + ["gate-10"]
     assert metric_titles[-1].endswith("— 3 more metric gates not drawn (see the report's table)")
     assert len(titles) == 1 + 8 + 1
+    page = render_report_html(data)
+    assert "<h3>Metric gates (11)</h3>" in page
+    assert len(_rows(page, "<h3>Metric gates (11)</h3>")) == 11
 
 
 def test_a_real_cutovers_ledger_is_timed_from_its_first_entry() -> None:
@@ -214,4 +290,4 @@ def test_malformed_gate_data_still_renders(broken: str) -> None:
             elif isinstance(check, dict) and broken == "values":
                 check["evidence"] = {"value": "NaN?", "new": {"value": None}, "old": []}
     page = render_report_html(data)
-    assert "data:image/png;base64," in page
+    assert "data:image/png;base64," in page and "Comparison gates (1)" in page

@@ -7,8 +7,8 @@ mailed or archived as a single file: no external URL, no JavaScript.
 
 Modules, one job each: ``common`` (the look and tolerant readers of the data), ``summaries`` (a ledger entry in
 one line), ``gates`` (the metric and comparison gates' verdicts, from the ledger), ``panels`` (the chart's
-signal panels), ``gate_lanes`` (its gate lanes), ``chart`` (the figure), ``markup`` (CSS, escaping, tables)
-and ``page`` (the page).
+signal panels), ``gate_lanes`` (its gate lanes), ``chart`` (the figure), ``markup`` (CSS, escaping, tables),
+``gate_tables`` (the page's gate tables) and ``page`` (the page).
 """
 
 from __future__ import annotations

@@ -41,6 +41,10 @@ details pre { margin: 6px 0 2px; padding: 8px; background: #f6f8fa; border: 1px 
   font-size: 12px; max-height: 360px; overflow: auto; white-space: pre-wrap; word-break: break-word; }
 tr.k-breach td, tr.k-rollback td, tr.k-rollback_attempt_failed td, tr.k-drift td { background: #fdf0ef; }
 tr.k-outcome td { background: #f3f1f8; }
+.tag { display: inline-block; margin-left: 6px; padding: 0 7px; border-radius: 9px; background: #fff4d6;
+  color: #7a5600; font-size: 11px; font-weight: 600; white-space: nowrap; }
+td.count-breach, td.count-missing { color: #c5221f; font-weight: 600; }
+td.count-inconclusive { color: #8a6100; font-weight: 600; }
 footer { margin-top: 24px; color: #888; font-size: 12px; }
 """
 

@@ -1,5 +1,5 @@
 """The self-contained HTML page of a rehearsal (or of a real cutover's change record): header, summary,
-the chart as a base64 PNG, and the ledger. Its own CSS, no external URL, no JavaScript: it can
+gate tables, the chart as a base64 PNG, and the ledger. Its own CSS, no external URL, no JavaScript: it can
 be mailed or archived as a single file."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 from cutover_cli.report.chart import render_chart_png
 from cutover_cli.report.common import OUTCOME_COLORS, compact_json, limits_of, names, parse_at, samples_of
+from cutover_cli.report.gate_tables import gate_tables_html
 from cutover_cli.report.markup import CSS, escape, table
 from cutover_cli.report.summaries import ledger_summary
 
@@ -124,7 +125,7 @@ def _chart_html(data: dict[str, Any]) -> str:
             "so there is no chart.</p></section>"
         )
     png = base64.b64encode(render_chart_png(data)).decode("ascii")
-    alt = f"Timeline of {data.get('plan_name') or 'the cutover'}: weights, lags, alarms and decisions"
+    alt = f"Timeline of {data.get('plan_name') or 'the cutover'}: weights, lags, alarms, gates and decisions"
     return (
         '<section class="card chart"><h2>Timeline</h2>'
         f'<img src="data:image/png;base64,{png}" alt="{escape(alt)}"></section>'
@@ -203,6 +204,7 @@ def render_report_html(data: dict[str, Any]) -> str:
             "<body><main>",
             _header_html(data),
             _summary_html(data),
+            *[part for part in (gate_tables_html(data),) if part],
             _chart_html(data),
             _ledger_html(data),
             "<footer>Rehearsal on the local emulator: virtual time, no AWS account touched.</footer>",
