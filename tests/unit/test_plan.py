@@ -89,6 +89,11 @@ def test_record_identity_is_case_and_dot_insensitive() -> None:
             "gates.mgn[0].source_server_id: does not match",
         ),
         ({"gates": {"alarms": ["a", "a"]}}, "gates.alarms[1]: 'a' is listed twice"),
+        (
+            {"gates": {"alarms": ["a"], "dry_run_alarms": ["b", "a"]}},
+            "gates.dry_run_alarms[1]: 'a' is also in gates.alarms: an alarm either decides or is a dry run",
+        ),
+        ({"gates": {"dry_run_alarms": [""]}}, "gates.dry_run_alarms[0]: an alarm name is 1 to 255 characters"),
         ({"approvals": {"before_percent": [75]}}, "approvals.before_percent[0]: 75 is not one of the steps"),
         ({"approvals": {"timeout_seconds": 0}}, "approvals.timeout_seconds: must be at least 1"),
         (

@@ -534,6 +534,38 @@ def test_alarm_failure_is_one_breach() -> None:
     assert checks[0].reason == "alarm: DescribeAlarms failed: InvalidNextToken: bad token"
 
 
+def test_dry_run_alarms_are_read_with_the_others_and_decide_nothing() -> None:
+    """Given a deciding alarm that is OK and a dry-run alarm in ALARM, asked for in the same DescribeAlarms call
+    When the gates are evaluated
+    Then the report is healthy, and the dry-run alarm's check says it would have breached."""
+    cw, stub = stubbed("cloudwatch")
+    stub.add_response(
+        "describe_alarms",
+        {"MetricAlarms": [{"AlarmName": "a", "StateValue": "OK"}, {"AlarmName": "p99", "StateValue": "ALARM"}]},
+        {"AlarmNames": ["a", "p99"], "AlarmTypes": ["MetricAlarm", "CompositeAlarm"], "MaxRecords": 100},
+    )
+
+    with stub:
+        report = evaluate_gates(Gates(alarms=["a"], dry_run_alarms=["p99"]), {"cloudwatch": cw})
+
+    assert report.healthy is True and report.reasons == []
+    assert [(c.subject, c.status, c.dry_run) for c in report.checks] == [("a", "pass", False), ("p99", "breach", True)]
+    assert report.checks[1].reason == "dry run: alarm p99 is ALARM (would breach)"
+
+
+def test_a_failed_call_for_dry_run_alarms_alone_decides_nothing() -> None:
+    cw, stub = stubbed("cloudwatch")
+    stub.add_client_error("describe_alarms", "Throttling", "slow down")
+
+    with stub:
+        report = evaluate_gates(Gates(dry_run_alarms=["p99"]), {"cloudwatch": cw})
+
+    assert report.healthy is True
+    [check] = report.checks
+    assert (check.status, check.dry_run) == ("breach", True)
+    assert check.reason == "dry run: alarm: DescribeAlarms failed: Throttling: slow down (would breach)"
+
+
 def test_alarms_with_no_names_read_nothing() -> None:
     """Given no alarm names
     When the alarm family is checked

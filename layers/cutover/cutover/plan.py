@@ -239,6 +239,12 @@ class Gates(_Strict):
     dms: list[DmsGate] = Field(default_factory=list, max_length=MAX_GATES)
     mgn: list[MgnGate] = Field(default_factory=list, max_length=MAX_GATES)
     alarms: list[str] = Field(default_factory=list, max_length=MAX_GATES)
+    dry_run_alarms: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_GATES,
+        description="alarms evaluated and recorded (ledger, report, notifications) with what they would have "
+        "decided, never deciding; an alarm event from one never wakes the cutover",
+    )
     metrics: list[MetricGate] = Field(default_factory=list, max_length=MAX_GATES)
     comparisons: list[ComparisonGate] = Field(default_factory=list, max_length=MAX_GATES)
     missing_data: Literal["breach", "ignore"] = "breach"
@@ -460,6 +466,7 @@ def _gate_problems(plan: Plan) -> list[str]:
         ("gates.dms", [g.replication_task for g in plan.gates.dms]),
         ("gates.mgn", [g.source_server_id for g in plan.gates.mgn]),
         ("gates.alarms", list(plan.gates.alarms)),
+        ("gates.dry_run_alarms", list(plan.gates.dry_run_alarms)),
         ("gates.metrics", [g.name for g in plan.gates.metrics]),
         ("gates.comparisons", [g.name for g in plan.gates.comparisons]),
     ):
@@ -468,9 +475,16 @@ def _gate_problems(plan: Plan) -> list[str]:
             if item in first:
                 problems.append(f"{field}[{i}]: {item!r} is listed twice (first at [{first[item]}])")
             first.setdefault(item, i)
-    for i, alarm in enumerate(plan.gates.alarms):
-        if not 1 <= len(alarm) <= 255:
-            problems.append(f"gates.alarms[{i}]: an alarm name is 1 to 255 characters")
+    for field, names in (("gates.alarms", plan.gates.alarms), ("gates.dry_run_alarms", plan.gates.dry_run_alarms)):
+        problems += [
+            f"{field}[{i}]: an alarm name is 1 to 255 characters" for i, n in enumerate(names) if not 1 <= len(n) <= 255
+        ]
+    deciding = set(plan.gates.alarms)
+    problems += [
+        f"gates.dry_run_alarms[{i}]: {name!r} is also in gates.alarms: an alarm either decides or is a dry run"
+        for i, name in enumerate(plan.gates.dry_run_alarms)
+        if name in deciding
+    ]
     return problems
 
 

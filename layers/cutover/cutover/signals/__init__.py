@@ -155,8 +155,9 @@ def evaluate_gates(
         # preflight is passed only when set: outside preflight check_mgn is called exactly as before.
         mgn_options = {"preflight": True} if preflight else {}
         jobs.append(("mgn", ("mgn",), partial(check_mgn, gates.mgn, **mgn_options)))
-    if gates.alarms:
-        jobs.append(("alarm", ("cloudwatch",), partial(check_alarms, gates.alarms)))
+    if gates.alarms or gates.dry_run_alarms:
+        alarms = partial(check_alarms, gates.alarms, dry_run=gates.dry_run_alarms)
+        jobs.append(("alarm", ("cloudwatch",), alarms))
     if not jobs:
         return summarize([], gates.missing_data)
 

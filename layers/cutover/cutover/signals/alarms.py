@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from cutover.signals.base import (
@@ -21,8 +22,24 @@ ALARM_STATES: dict[str, Status] = {"OK": "pass", "ALARM": "breach", "INSUFFICIEN
 MAX_ALARM_NAMES = 100
 
 
-def decide_alarms(names: Sequence[str], alarms: Sequence[Mapping[str, Any]]) -> list[Check]:
-    """One check per name from DescribeAlarms' MetricAlarms and CompositeAlarms."""
+_WOULD: dict[str, str] = {"pass": "would pass", "breach": "would breach", "missing": "would be missing data"}
+
+
+def _dry_run(check: Check) -> Check:
+    """A dry-run alarm's check: what it would have decided, said, and deciding nothing."""
+    return replace(check, reason=f"dry run: {check.reason} ({_WOULD[check.status]})", dry_run=True)
+
+
+def decide_alarms(
+    names: Sequence[str], alarms: Sequence[Mapping[str, Any]], dry_run: Sequence[str] = ()
+) -> list[Check]:
+    """One check per name from DescribeAlarms' MetricAlarms and CompositeAlarms; the names in ``dry_run`` are
+    checked the same way and marked dry-run."""
+    checks = _decide(names, alarms)
+    return [_dry_run(c) if c.subject in dry_run else c for c in checks]
+
+
+def _decide(names: Sequence[str], alarms: Sequence[Mapping[str, Any]]) -> list[Check]:
     by_name = {str(a.get("AlarmName")): a for a in alarms}
     checks = []
     for name in names:
@@ -62,12 +79,14 @@ def _read_alarms(names: Sequence[str], cloudwatch: Any) -> list[dict[str, Any]]:
     return alarms
 
 
-def check_alarms(names: Sequence[str], cloudwatch: Any) -> list[Check]:
-    """The state of every named metric or composite alarm."""
-    if not names:
+def check_alarms(names: Sequence[str], cloudwatch: Any, dry_run: Sequence[str] = ()) -> list[Check]:
+    """The state of every named metric or composite alarm (``dry_run``: more names, checked as dry runs)."""
+    every = [*names, *dry_run]
+    if not every:
         return []
     try:
-        unique = list(dict.fromkeys(names))
-        return decide_alarms(names, _read_alarms(unique, cloudwatch))
+        unique = list(dict.fromkeys(every))
+        return decide_alarms(every, _read_alarms(unique, cloudwatch), dry_run)
     except Exception as err:
-        return [family_failure("alarm", err)]
+        failure = family_failure("alarm", err)
+        return [failure if names else _dry_run(failure)]  # a call for dry-run alarms alone decides nothing
