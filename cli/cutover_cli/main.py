@@ -71,6 +71,10 @@ OPERATE_HELP = {
         "confirm writes to the old database are fenced before the final flip, or --refuse",
         "cutover confirm-fence orders-cutover-3f2a9c",
     ),
+    "accept": (
+        "accept the inconclusive verdict of the comparison gates holding the cutover, for the step held now",
+        'cutover accept orders-cutover-3f2a9c --gate error-rate --reason "5xx dashboards agree"',
+    ),
     "abort": (
         "abort: roll back now (or abandon before any change)",
         'cutover abort orders-cutover-3f2a9c --reason "error rate up on the new side"',
@@ -178,6 +182,17 @@ def _report_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the ledger as JSON")
 
 
+def _accept_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--gate",
+        action="append",
+        dest="gates",
+        metavar="NAME",
+        help="a comparison gate to accept (repeat it for several; default: every gate holding the cutover)",
+    )
+    p.add_argument("--reason", help="why: recorded in the ledger")
+
+
 _SUBJECT: dict[str, Callable[[argparse.ArgumentParser, str], None]] = {
     "start": _plan_subject,
     "check": _plan_subject,
@@ -191,6 +206,7 @@ _OPTIONS: dict[str, Callable[[argparse.ArgumentParser], object]] = {
     ),
     "approve": _answer_options,
     "confirm-fence": _answer_options,
+    "accept": _accept_options,
     "finalize": lambda p: p.add_argument(
         "--confirm", metavar="NAME", help="the cutover's name, typed out (asked for when omitted)"
     ),

@@ -146,6 +146,8 @@ def _act(args: argparse.Namespace, op: Operator) -> str:
         if args.refuse:
             return op.refuse(args.execution_id, kind, args.reason or "")
         return op.confirm_fence(args.execution_id) if kind is Phase.FENCE else op.approve(args.execution_id)
+    if command == "accept":
+        return op.accept(args.execution_id, args.gates, args.reason)
     if command == "abort":
         return op.abort(args.execution_id, args.reason)
     if command == "unlock":

@@ -134,6 +134,11 @@ class Operator:
         """Confirm that writes to the old database are fenced, before the final flip."""
         return str(self._act("confirm-fence", execution_id=execution_id)["message"])
 
+    def accept(self, execution_id: str, gates: list[str] | None = None, reason: str | None = None) -> str:
+        """Accept the inconclusive verdict of the comparison gates holding the cutover (``gates``: by default
+        every one holding it), for the step held now. Every gate is still evaluated; a fail still counts."""
+        return str(self._act("accept", execution_id=execution_id, gates=gates or None, reason=reason)["message"])
+
     def refuse(self, execution_id: str, kind: Phase, reason: str) -> str:
         """Refuse the pending approval (or write fence): the cutover rolls back, or is abandoned before any change."""
         if not reason.strip():

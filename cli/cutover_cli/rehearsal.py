@@ -524,6 +524,7 @@ class Rehearsal:
             "refuse": lambda: op.refuse(execution, Phase.APPROVAL, action.reason),
             "confirm_fence": lambda: op.confirm_fence(execution),
             "refuse_fence": lambda: op.refuse(execution, Phase.FENCE, action.reason),
+            "accept": lambda: op.accept(execution, action.gates, action.reason),
         }
         try:
             said = calls[action.action]()

@@ -149,8 +149,16 @@ class OperatorAction(_Strict):
     """A person's command at a timeline point, through the same code as the `cutover` command. A command
     the controller refuses at that moment (a second answer, a promote outside a bake) is shown, not fatal."""
 
-    action: Literal["abort", "pause", "resume", "promote", "approve", "refuse", "confirm_fence", "refuse_fence"]
+    action: Literal[
+        "abort", "pause", "resume", "promote", "approve", "refuse", "confirm_fence", "refuse_fence", "accept"
+    ]
     reason: str = Field(default="rehearsed", min_length=1, max_length=500)
+    gates: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=50,
+        description="accept: the comparison gates whose inconclusive verdict is accepted (default: every one holding)",
+    )
 
 
 class Fault(_Strict):
@@ -279,7 +287,7 @@ def _timeline_against_plan(s: Scenario, plan: Plan) -> list[str]:
     if plan.reverse_replication is not None:
         tasks.add(plan.reverse_replication.replication_task)
     servers = {g.source_server_id for g in plan.gates.mgn}
-    alarms = set(plan.gates.alarms)
+    alarms = {*plan.gates.alarms, *plan.gates.dry_run_alarms}
     # The emulator computes the basic statistics only (no percentiles), and no metric math.
     metric_gates = {g.name for g in plan.gates.metrics if g.metric is not None and not g.metric.stat.startswith("p")}
     comparison_gates = {
@@ -289,6 +297,7 @@ def _timeline_against_plan(s: Scenario, plan: Plan) -> list[str]:
     # evaluations than the plan's counts.
     # (So may an inconclusive comparison gate: it holds the step too.)
     pauses = any(a.action == "pause" for e in s.timeline for a in e.operator) or bool(plan.gates.comparisons)
+    named = {g.name for g in plan.gates.comparisons}
     problems += _unreleased_pauses(s)
     for i, entry in enumerate(s.timeline):
         where = f"scenario.timeline[{i}]"
@@ -332,6 +341,16 @@ def _timeline_against_plan(s: Scenario, plan: Plan) -> list[str]:
             "statistic: expressions and percentiles are not rehearsed)"
             for m in entry.metrics
             if m not in metric_gates
+        ]
+        problems += [
+            f"{where}.operator[{n}].gates: "
+            + (
+                f"only an accept names gates, not a {a.action}"
+                if a.action != "accept"
+                else f"the plan has no comparison gate {', '.join(g for g in a.gates if g not in named)}"
+            )
+            for n, a in enumerate(entry.operator)
+            if a.gates is not None and (a.action != "accept" or any(g not in named for g in a.gates))
         ]
         if entry.traffic is not None and plan.traffic is None:
             problems.append(f"{where}.traffic: the plan has no traffic check")

@@ -1,5 +1,6 @@
 """The operator's semantics on the night, through the command line: promote while paused, resume after the
-bake ended, promote --step, and the lists (`cutover list`, `cutover history RECORD`)."""
+bake ended, promote --step, accepting an inconclusive comparison, and the lists (`cutover list`,
+`cutover history RECORD`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from cutover_cli.engine.world import set_metric
 from cutover_cli.local_engine import LocalEngine
 from cutover_cli.main import main
 from cutover_cli.operator import Operator
@@ -152,3 +154,63 @@ def test_a_rejected_cutover_and_a_reused_request_id_read_plainly(
     assert main(["start", str(other), "--request-id", "dup"], operator=op) == 1
     err = capsys.readouterr().err
     assert err.startswith("cutover start: ") and "dup" in err and "Traceback" not in err
+
+
+SIDE = {"namespace": "Orders/Web", "metric_name": "ErrorRatePercent", "stat": "Average"}
+
+
+def comparison_plan(zone: str) -> dict[str, Any]:
+    gate = {
+        "name": "error-rate",
+        "new": {**SIDE, "dimensions": {"Side": "aws"}},
+        "old": {**SIDE, "dimensions": {"Side": "onprem"}},
+        "tolerance_ratio": 2,
+        "min_samples": 100,
+        "inconclusive_limit": 50,
+    }
+    return make_plan(zone, gates={"alarms": ["orders-aws-5xx"], "comparisons": [gate]})
+
+
+def error_rates(engine: LocalEngine, new_samples: int) -> None:
+    for side, samples in (("aws", new_samples), ("onprem", 5000)):
+        set_metric(engine.client, "Orders/Web", "ErrorRatePercent", {"Side": side}, 0.3, samples, "Average")
+
+
+def test_an_inconclusive_comparison_is_held_until_an_approver_accepts_it_for_that_step(
+    engine: LocalEngine, zone: str, op: Operator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Given the 25% step held by a comparison with too few samples on the new side, well past its two
+    evaluations, when the requester tries to accept it, then four eyes refuse; when another approver accepts
+    it for `error-rate`, then the step moves on, the 50% step (still too few samples) is held again, and the
+    ledger says who accepted what at which step. An unknown gate name is refused naming the gates holding it."""
+    engine.set_alarm("orders-aws-5xx", "OK")
+    error_rates(engine, new_samples=5000)
+    clock = ManualClock(engine)
+    requester = engine.operator(identity="requester")
+    execution_id = requester.start(comparison_plan(zone))
+    first = clock.run_until(op, execution_id, percent=25, kind="bake", next_check=1)
+    error_rates(engine, new_samples=10)  # too few requests on the new side: inconclusive
+    LocalEngine.complete_wait(engine, first)
+    for _ in range(5):  # held: more evaluations than the step's two, and still at 25%
+        clock.tick()
+    pending = clock.next()
+    assert pending["wait"]["undecided"] == ["error-rate"]
+    assert engine.weights(zone, RECORD, "CNAME") == {"legacy": 75, "aws": 25}
+
+    assert main(["accept", execution_id], operator=requester) == 1
+    assert "requested this cutover and may not also accept it" in capsys.readouterr().err
+    assert main(["accept", execution_id, "--gate", "latency"], operator=op) == 1
+    assert "latency is not holding it (inconclusive now: error-rate)" in capsys.readouterr().err
+    assert main(["accept", execution_id, "--gate", "error-rate", "--reason", "dashboards agree"], operator=op) == 0
+    assert "accepted, as" in capsys.readouterr().out
+
+    held_again = clock.run_until(op, execution_id, percent=50, kind="bake", next_check=3)
+    assert held_again["wait"]["undecided"] == ["error-rate"]  # the acceptance was for the 25% step only
+    assert engine.weights(zone, RECORD, "CNAME") == {"legacy": 50, "aws": 50}
+    assert main(["abort", execution_id, "--reason", "enough"], operator=op) == 0
+    LocalEngine.complete_wait(engine, held_again)
+    assert finish(clock, op, execution_id)["outcome"] == "ROLLED_BACK"
+    accepted = [e["data"] for e in op.ledger(execution_id) if e["kind"] == "inconclusive_accepted"]
+    assert accepted == [{"by": WHO, "percent": 25, "gates": ["error-rate"], "reason": "dashboards agree"}]
+    refused = [e["data"]["action"] for e in op.ledger(execution_id) if e["kind"] == "action_refused"]
+    assert refused == ["accept", "accept"]

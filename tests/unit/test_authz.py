@@ -74,6 +74,7 @@ def test_an_unverified_caller_is_401(caller: str | None) -> None:
     [
         (Action.APPROVE, ALICE, False, True),  # her own request
         (Action.CONFIRM_FENCE, ALICE, False, True),
+        (Action.ACCEPT, ALICE, False, True),  # accepting an inconclusive verdict lets her cutover move on
         (Action.APPROVE, ALICE.upper().replace("ARN:AWS:STS", "arn:aws:sts"), False, True),  # case of names
         (Action.REFUSE, ALICE, False, False),  # stopping one's own cutover is always allowed
         (Action.REFUSE_FENCE, ALICE, False, False),

@@ -20,6 +20,7 @@ from cutover.policy import (
     decide,
     first_step,
     judge,
+    judge_undecided,
     may_shift,
     on_error,
     route,
@@ -551,3 +552,39 @@ def test_a_drained_pipe_whose_gates_keep_failing_ends_at_the_drains_deadline() -
     i = Inputs(Phase.DRAIN, True, healthy=False, checks=2, budget=3, failures=0, threshold=9, drained=True)
     assert (decide(i, 0, _shape(i)).decision, judge(i).why) == (Decision.ROLLBACK, Why.NOT_HEALTHY_IN_TIME)
     assert judge(replace(i, checks=0)).why is Why.UNHEALTHY
+
+
+# ------------------------------------------------------------------ inconclusive comparisons
+
+LIMITS = {"errors": 2, "latency": 4}
+
+
+@pytest.mark.parametrize(
+    ("inconclusive", "streak", "accepted", "holding", "taken", "failed", "streak_after"),
+    [
+        ([], 0, [], (), (), (), 0),  # nothing undecided
+        ([], 3, [], (), (), (), 0),  # a decided evaluation ends the streak
+        (["errors"], 0, [], ("errors",), (), (), 1),  # held: a person is asked
+        (["errors"], 1, [], ("errors",), (), (), 2),  # still held at its limit (2)
+        (["errors"], 2, [], (), (), ("errors",), 3),  # past its limit: a failure
+        (["errors"], 5, ["errors"], (), ("errors",), (), 0),  # a person accepted it: no hold, no streak
+        (["errors", "latency"], 0, ["errors"], ("latency",), ("errors",), (), 1),  # the other still holds
+        (["errors", "latency"], 2, [], (), (), ("errors",), 3),  # errors past 2, latency not past 4: fails
+        (["latency"], 3, [], ("latency",), (), (), 4),
+        (["latency"], 4, [], (), (), ("latency",), 5),
+        (["unknown"], 0, [], ("unknown",), (), (), 1),  # a gate with no limit known: limit 1
+        (["unknown"], 1, [], (), (), ("unknown",), 2),
+        (["errors"], 0, ["latency"], ("errors",), (), (), 1),  # an acceptance of another gate does nothing
+    ],
+)
+def test_inconclusive_verdicts_hold_until_accepted_or_past_their_limit(
+    inconclusive: list[str],
+    streak: int,
+    accepted: list[str],
+    holding: tuple[str, ...],
+    taken: tuple[str, ...],
+    failed: tuple[str, ...],
+    streak_after: int,
+) -> None:
+    judged = judge_undecided(inconclusive, streak, LIMITS, accepted)
+    assert (judged.holding, judged.accepted, judged.failed, judged.streak) == (holding, taken, failed, streak_after)

@@ -6,7 +6,8 @@ a Lambda function URL with ``AWS_IAM`` auth), which is handed the caller's *veri
 from that identity alone, whether the stack's configuration lets the caller do the action:
 
 - ``StarterPrincipals`` may start a cutover;
-- ``ApproverPrincipals`` may approve or refuse a step, and confirm or refuse a write fence;
+- ``ApproverPrincipals`` may approve or refuse a step, confirm or refuse a write fence, and accept a
+  comparison gate's inconclusive verdict;
 - ``OperatorPrincipals`` may abort, promote, pause, resume, unlock a record and finalize MGN.
 
 Patterns are IAM ARNs with ``*`` and ``?`` wildcards, compared as IAM's ``ArnLike`` compares them
@@ -37,6 +38,7 @@ class Action(StrEnum):
     REFUSE = "refuse"
     CONFIRM_FENCE = "confirm-fence"
     REFUSE_FENCE = "refuse-fence"
+    ACCEPT = "accept"  # accept a comparison gate's inconclusive verdict for the step
     ABORT = "abort"
     PROMOTE = "promote"
     PAUSE = "pause"
@@ -57,6 +59,7 @@ ROLE_OF: dict[Action, Role] = {
     Action.REFUSE: Role.APPROVER,
     Action.CONFIRM_FENCE: Role.APPROVER,
     Action.REFUSE_FENCE: Role.APPROVER,
+    Action.ACCEPT: Role.APPROVER,
     Action.ABORT: Role.OPERATOR,
     Action.PROMOTE: Role.OPERATOR,
     Action.PAUSE: Role.OPERATOR,
@@ -66,7 +69,7 @@ ROLE_OF: dict[Action, Role] = {
 }
 # Answers a requester may not give on their own cutover (four eyes). Refusing is always allowed: it
 # only ever stops a cutover.
-FOUR_EYES = frozenset({Action.APPROVE, Action.CONFIRM_FENCE})
+FOUR_EYES = frozenset({Action.APPROVE, Action.CONFIRM_FENCE, Action.ACCEPT})
 
 PARAMETER_OF: dict[Role, str] = {
     Role.STARTER: "StarterPrincipals",

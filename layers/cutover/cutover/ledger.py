@@ -55,6 +55,8 @@ LEDGER_TTL_SECONDS = 400 * 24 * 3600
 # DynamoDB items are at most 400 KB (names and values together); evidence larger than this is compressed.
 LEDGER_INLINE_BYTES = 300 * 1024
 _ANSWER = "ANSWER#"
+# What an answer of each kind answers, for the refusal of a second one.
+_ANSWER_WORDS = {"approval": "approval", "fence": "write fence", "inconclusive": "inconclusive verdict"}
 
 
 def now_iso() -> str:
@@ -375,7 +377,7 @@ class Store:
                 raise
             first = _from_dynamo(self.table.get_item(Key=key, ConsistentRead=True).get("Item") or {})
             raise AnswerRefused(
-                f"this {'write fence' if kind == 'fence' else 'approval'} was already answered: "
+                f"this {_ANSWER_WORDS.get(kind.split('/')[0], 'approval')} was already answered: "
                 f"{first.get('answer', '?')} by {first.get('by', '?')} at {first.get('at', '?')}"
             ) from None
 

@@ -291,6 +291,36 @@ def _drain(i: Inputs, verdict: _Make, checks: int) -> Verdict:
     return verdict(WAIT, Why.DRAINING, streak)
 
 
+@dataclass(frozen=True)
+class Undecided:
+    """The comparison gates that could not decide in one evaluation, judged: what holds the cutover, which
+    verdicts a person accepted, which count as a failure, and the streak after it."""
+
+    holding: tuple[str, ...]  # gate names whose inconclusive verdict holds the cutover at its weights
+    accepted: tuple[str, ...]  # gate names whose inconclusive verdict a person accepted for this step
+    failed: tuple[str, ...]  # gate names inconclusive past their limit: counted as a failed evaluation
+    streak: int  # evaluations in a row with a verdict nobody accepted
+
+
+def judge_undecided(
+    inconclusive: Sequence[str], streak: int, limits: Mapping[str, int], accepted: Sequence[str]
+) -> Undecided:
+    """Inconclusive comparison verdicts (gate names) in one evaluation.
+
+    Nothing but a person's answer approves: an inconclusive verdict holds the cutover (watched: a breach
+    still rolls back) until a person accepts it for the step (``accepted``: the gates accepted for the step
+    being evaluated), or, after ``limits[gate]`` evaluations in a row with an unaccepted one, counts as a
+    failure. An accepted verdict neither holds nor counts toward the streak; the streak starts again at
+    the first evaluation with none left to hold."""
+    taken = tuple(g for g in inconclusive if g in accepted)
+    open_ = tuple(g for g in inconclusive if g not in accepted)
+    if not open_:
+        return Undecided((), taken, (), 0)
+    streak += 1
+    failed = tuple(g for g in open_ if streak > limits.get(g, 1))
+    return Undecided(() if failed else open_, taken, failed, streak)
+
+
 def decide(i: Inputs, step_index: int, shape: Route) -> Next:
     """One evaluation in a wait, all the way to the workflow's next move."""
     v = judge(i)

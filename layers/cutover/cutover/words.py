@@ -61,6 +61,11 @@ class Outcome(StrEnum):
     ROLLBACK_FAILED = "ROLLBACK_FAILED"
 
 
+# A person's acceptance of a comparison gate's inconclusive verdict is recorded as the answer
+# ``inconclusive/<gate>`` of the step (the ledger's answers are keyed "<kind>#<step index>").
+INCONCLUSIVE_ANSWER = "inconclusive/"
+
+
 class Answer(StrEnum):
     """A person's answer to an approval or a write-fence confirmation."""
 
@@ -75,7 +80,8 @@ class WaitSpec:
     ``check`` is the evaluation the wait leads to (1-based, within its phase) and ``of`` that
     phase's budget of evaluations (a bake's count, or the checks before a deadline); ``of`` is
     None while a pause holds the cutover. ``deadline_seconds`` is the time left before the
-    phase's deadline (preflight, approval, fence, drain) when the wait began."""
+    phase's deadline (preflight, approval, fence, drain) when the wait began. ``undecided`` names
+    the comparison gates whose inconclusive verdict holds the cutover (a person may accept them)."""
 
     kind: Phase
     check: int
@@ -85,9 +91,13 @@ class WaitSpec:
     of: int | None = None
     deadline_seconds: int | None = None
     held: bool = False
+    undecided: tuple[str, ...] = ()
 
     def to_data(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, Phase) else v) for k, v in asdict(self).items()}
+        return {
+            k: (str(v) if isinstance(v, Phase) else list(v) if isinstance(v, tuple) else v)
+            for k, v in asdict(self).items()
+        }
 
     @classmethod
     def from_data(cls, data: Any) -> WaitSpec:
@@ -118,7 +128,16 @@ class WaitSpec:
             of=data.get("of"),
             deadline_seconds=data.get("deadline_seconds"),
             held=bool(data.get("held", False)),
+            undecided=_names(data.get("undecided")),
         )
+
+
+def _names(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError("wait.undecided: must be a list of gate names")
+    return tuple(value)
 
 
 def _whole(value: object, minimum: int) -> bool:

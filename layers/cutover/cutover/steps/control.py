@@ -3,11 +3,12 @@
 Two kinds of events reach it:
 
 - a signed HTTPS request to its Lambda function URL (``AuthType: AWS_IAM``): a person's action (start,
-  approve, refuse, confirm-fence, refuse-fence, abort, promote, pause, resume, unlock, finalize). AWS has
-  verified the SigV4 signature; the caller's ARN is ``requestContext.authorizer.iam.userArn``. The action
-  is allowed or refused by :mod:`cutover.authz` against the stack's parameters, and recorded in the
-  cutover's ledger with that verified identity. The `cutover` command signs these requests; locally it
-  hands the same event to this handler with a simulated identity.
+  approve, refuse, confirm-fence, refuse-fence, accept (an inconclusive verdict), abort, promote, pause,
+  resume, unlock, finalize). AWS has verified the SigV4 signature; the caller's ARN is
+  ``requestContext.authorizer.iam.userArn``. The action is allowed or refused by :mod:`cutover.authz`
+  against the stack's parameters, and recorded in the cutover's ledger with that verified identity.
+  The `cutover` command signs these requests; locally it hands the same event to this handler with a
+  simulated identity.
 - a CloudWatch "Alarm State Change" to ALARM from EventBridge: the cutovers watching the alarm are woken
   for an immediate evaluation (:mod:`cutover.steps.wake`). A wake is never an answer.
 
@@ -31,14 +32,14 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cutover import aws
-from cutover.authz import Action, Principals, authorize, request_digest
+from cutover.authz import FOUR_EYES, Action, Principals, authorize, request_digest
 from cutover.errors import AnswerRefused
 from cutover.ledger import store
 from cutover.observability import count, logger
 from cutover.settings import settings
 from cutover.steps.start import execution_name
 from cutover.steps.wake import wake_watchers
-from cutover.words import REQUEST_DETAIL_TYPE, Answer, Phase
+from cutover.words import INCONCLUSIVE_ANSWER, REQUEST_DETAIL_TYPE, Answer, Phase
 
 # The EventBridge source of start requests: the start rule matches it, and the bus policy lets only this
 # function's role put a "Cutover Requested" event.
@@ -170,7 +171,7 @@ def perform(request: Request) -> tuple[int, dict[str, Any]]:
     try:
         execution = request.text("execution_id", required=request.action not in (Action.START, Action.UNLOCK))
         requested_by = None
-        if execution and request.action in (Action.APPROVE, Action.CONFIRM_FENCE):
+        if execution and request.action in FOUR_EYES:
             requested_by = (store().get_state(cutover_id(execution)) or {}).get("requested_by")
         refusal = authorize(request.action, request.caller, principals(), requested_by)
         if refusal is not None:
@@ -294,6 +295,59 @@ def _answer(request: Request, execution: str) -> tuple[str, dict[str, Any]]:
     else:
         text = f"approved the shift to {percent}% as {who}{later}"
     return text, {"execution_id": cutover, "percent": percent}
+
+
+def _accept(request: Request, execution: str) -> tuple[str, dict[str, Any]]:
+    """Accept the inconclusive verdict of comparison gates for the step now held (``gates``: the names, by
+    default every gate holding it). The acceptance is for this step only: the next step's traffic is judged
+    afresh. Accepted verdicts no longer hold the cutover; every gate is still evaluated, and a failed
+    comparison or a breach still rolls back."""
+    reason = request.text("reason")
+    cutover = cutover_id(execution)
+    wait = _running_wait(execution)
+    spec = (wait or {}).get("wait") or {}
+    holding = [str(g) for g in spec.get("undecided") or []]
+    if not holding:
+        raise Refused(
+            409,
+            f"cutover {cutover} is not held by an inconclusive comparison: nothing to accept"
+            + _instead(wait and wait.get("kind")),
+        )
+    wanted = request.body.get("gates")
+    if wanted is None:
+        gates = holding
+    elif isinstance(wanted, list) and wanted and all(isinstance(g, str) for g in wanted):
+        others = [g for g in wanted if g not in holding]
+        if others:
+            raise Refused(
+                409,
+                f"cutover {cutover}: {', '.join(others)} {'is' if len(others) == 1 else 'are'} not holding it "
+                f"(inconclusive now: {', '.join(holding)})",
+            )
+        gates = list(dict.fromkeys(wanted))
+    else:
+        raise Refused(400, "gates: must be a non-empty list of comparison gate names")
+    percent, step = spec.get("percent"), int(spec.get("step") or 1)
+    for gate in gates:
+        try:
+            store().put_answer(
+                cutover,
+                f"{INCONCLUSIVE_ANSWER}{gate}",
+                step - 1,
+                request.who(answer=str(Answer.APPROVE), reason=reason or None, percent=percent, gate=gate),
+            )
+        except AnswerRefused as err:
+            raise Refused(409, f"cutover {cutover}: {gate}: {err}") from None
+    store().record(
+        cutover,
+        "inconclusive_accepted",
+        request.who(percent=percent, gates=gates, **({"reason": reason} if reason else {})),
+    )
+    who = str(request.caller)
+    woke = _wake(cutover, f"accept by {who}")
+    later = "" if woke else " (it takes effect at the next evaluation, within one check interval)"
+    text = f"accepted, as {who}, the inconclusive verdict of {', '.join(gates)} at {percent}%{later}"
+    return text, {"execution_id": cutover, "percent": percent, "gates": gates}
 
 
 def _abort(request: Request, execution: str) -> tuple[str, dict[str, Any]]:
@@ -488,6 +542,7 @@ ACTIONS = {
     Action.REFUSE: _answer,
     Action.CONFIRM_FENCE: _answer,
     Action.REFUSE_FENCE: _answer,
+    Action.ACCEPT: _accept,
     Action.ABORT: _abort,
     Action.PROMOTE: _promote,
     Action.PAUSE: _pause,

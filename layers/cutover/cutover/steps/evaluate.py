@@ -24,7 +24,7 @@ from cutover.document import (
 from cutover.ledger import abort_reason, store
 from cutover.observability import count, gauge
 from cutover.policy import Why
-from cutover.words import ANSWER_PHASES, WAIT_PHASES, Answer, Decision, Phase, WaitSpec
+from cutover.words import ANSWER_PHASES, INCONCLUSIVE_ANSWER, WAIT_PHASES, Answer, Decision, Phase, WaitSpec
 
 if TYPE_CHECKING:
     from cutover.plan import Plan
@@ -65,26 +65,35 @@ def _final_flip_checks(plan: Plan, phase: Phase) -> list[signals.Check]:
     return checks
 
 
-def _inconclusive(plan: Plan, report: signals.GateReport, progress: Any) -> tuple[str | None, bool, list[str]]:
-    """(what holds the cutover, healthy, extra reasons) for the comparison gates that could not decide.
+def accepted_for(answers: dict[str, dict[str, Any]], step_index: int) -> dict[str, dict[str, Any]]:
+    """The comparison gates whose inconclusive verdict a person accepted for step ``step_index``, with the answer
+    (who, when, why): the control function records each as the answer ``inconclusive/<gate>`` of that step."""
+    suffix = f"#{step_index}"
+    return {
+        key[len(INCONCLUSIVE_ANSWER) : -len(suffix)]: answer
+        for key, answer in answers.items()
+        if key.startswith(INCONCLUSIVE_ANSWER) and key.endswith(suffix) and answer.get("answer") == Answer.APPROVE
+    }
+
+
+def _inconclusive(
+    plan: Plan, report: signals.GateReport, progress: Any, accepted: dict[str, dict[str, Any]]
+) -> tuple[policy.Undecided, bool, list[str]]:
+    """(the comparison gates that could not decide, judged by the policy; healthy; extra reasons).
 
     An inconclusive comparison holds the cutover at its weights (the pause's hold: every gate is still
-    evaluated and a breach still rolls back); past its ``inconclusive_limit`` evaluations in a row it counts as
-    a fail. The streak is kept in ``progress`` and starts again at the first evaluation with none."""
-    undecided = report.inconclusive
-    progress.inconclusive_streak = progress.inconclusive_streak + 1 if undecided else 0
-    if not undecided:
-        return None, report.healthy, []
+    evaluated and a breach still rolls back) until a person accepts it for the step; past its
+    ``inconclusive_limit`` evaluations in a row it counts as a fail (:func:`cutover.policy.judge_undecided`)."""
+    undecided = {c.subject: c for c in report.inconclusive}
     limits = {g.name: g.inconclusive_limit for g in plan.gates.comparisons}
-    over = [c for c in undecided if progress.inconclusive_streak > limits.get(c.subject, 1)]
-    if over:
-        reasons = [
-            f"{c.reason}: inconclusive {progress.inconclusive_streak} evaluations in a row "
-            f"(limit {limits.get(c.subject, 1)}), counted as a failure"
-            for c in over
-        ]
-        return None, False, reasons
-    return "; ".join(c.reason for c in undecided), report.healthy, []
+    judged = policy.judge_undecided(list(undecided), progress.inconclusive_streak, limits, list(accepted))
+    progress.inconclusive_streak = judged.streak
+    reasons = [
+        f"{undecided[g].reason}: inconclusive {judged.streak} evaluations in a row "
+        f"(limit {limits.get(g, 1)}), counted as a failure"
+        for g in judged.failed
+    ]
+    return judged, report.healthy and not judged.failed, reasons
 
 
 def _traffic(plan: Plan, doc: Any) -> tuple[bool, bool, dict[str, Any] | None]:
@@ -130,7 +139,9 @@ def evaluate(event: dict[str, Any]) -> dict[str, Any]:
     answer = answers.get(f"{progress.phase}#{progress.step_index}") if progress.phase in ANSWER_PHASES else None
     promote = _promote_pending(control, doc.percent) if progress.phase is Phase.BAKE else None
     drain = plan.final_flip.drain if plan.final_flip else None
-    held, healthy, reasons = _inconclusive(plan, report, progress)
+    accepted = accepted_for(answers, progress.step_index)
+    undecided, healthy, reasons = _inconclusive(plan, report, progress, accepted)
+    held = "; ".join(c.reason for c in report.inconclusive if c.subject in undecided.holding) or None
     lagging, give_up, traffic = _traffic(plan, doc)
     inputs = policy.Inputs(
         phase=progress.phase,
@@ -160,6 +171,9 @@ def evaluate(event: dict[str, Any]) -> dict[str, Any]:
         evidence.update(healthy=False, reasons=[*evidence["reasons"], *reasons])
     if held is not None:
         evidence["held_by"] = held
+        evidence["undecided"] = list(undecided.holding)
+    if undecided.accepted:
+        evidence["accepted"] = {g: {k: accepted[g].get(k) for k in ("by", "at", "reason")} for g in undecided.accepted}
     if traffic is not None:
         evidence["traffic"] = traffic
     if flip_checks:
@@ -253,7 +267,12 @@ class _Evaluation:
                 doc.last_written,
                 percent=self._traffic_percent(),
                 held_by=self.evidence["held_by"],
-                next_steps=[f"cutover abort {doc.execution_id} --reason TEXT", f"cutover status {doc.execution_id}"],
+                gates=self.evidence.get("undecided") or [],
+                next_steps=[
+                    f"cutover accept {doc.execution_id}   # accept the inconclusive verdict for this step",
+                    f"cutover abort {doc.execution_id} --reason TEXT",
+                    f"cutover status {doc.execution_id}",
+                ],
             )
         if self.answer:
             entry["answer"] = {k: self.answer.get(k) for k in ("answer", "by", "at")}
@@ -434,6 +453,7 @@ class _Evaluation:
             of=None if held else of,
             deadline_seconds=left if phase in _DEADLINE_PHASES or phase is Phase.BAKE else None,
             held=held,
+            undecided=tuple(self.evidence.get("undecided") or ()),
         )
 
 
