@@ -216,6 +216,11 @@ def _world(engine: LocalEngine, plans: int, zones: int) -> list[dict[str, Any]]:
     return out
 
 
+def _steps(document: dict[str, Any]) -> list[int]:
+    """The plan's steps from a shift's document: its own field today, the plan's in earlier controllers."""
+    return list(document["steps"] if "steps" in document else document["plan"]["steps"])
+
+
 def _run(plans: int, zones: int, rate: float, propagation: float) -> dict[str, Any]:
     from cutover_cli.local_engine import LocalEngine
 
@@ -244,7 +249,7 @@ def _run(plans: int, zones: int, rate: float, propagation: float) -> dict[str, A
                 if got != want:
                     lost.append(f"{plan['name']} {rec['name']}: {got}, expected {want} for {result.outcome}")
         applied = {
-            (inv.payload.get("execution_arn"), inv.result["plan"]["steps"][inv.result["progress"]["step_index"]])
+            (inv.payload.get("execution_arn"), _steps(inv.result)[inv.result["progress"]["step_index"]])
             for inv in engine.invocations
             if inv.function == "ShiftWeightsFunction" and not inv.error and isinstance(inv.result, dict)
         }
