@@ -224,7 +224,9 @@ def _steps(document: dict[str, Any]) -> list[int]:
 def _run(plans: int, zones: int, rate: float, propagation: float) -> dict[str, Any]:
     from cutover_cli.local_engine import LocalEngine
 
-    with LocalEngine() as engine:
+    # Route 53's limits are simulated in real time, so the workflow's Retry waits and the library's backoff must
+    # be real too: the engine scales them down for rehearsals, where nothing else keeps time.
+    with LocalEngine(retry_scale=1.0) as engine:
         limits = Route53Limits(rate=rate, propagation=propagation)
         limits.install(engine.client("route53").meta.events)
         import boto3
