@@ -4,8 +4,9 @@ step. (The AWS SDK reads the credentials itself; that is boto3's business.)
 
 Readers: :func:`settings` (the workflow functions: table, topic, bus), :func:`runtime` (every
 function, including the Slack notifier, which has no table: logging and metrics),
-:func:`slack_webhook_secret_arn` and :func:`slack_buttons` (the Slack notifier only), and
-:func:`slack_signing_secret_arn` and :func:`slack_approvers` (the Slack actions function only)."""
+:func:`slack_webhook_secret_arn` and :func:`slack_buttons` (the Slack notifier only),
+:func:`slack_signing_secret_arn` and :func:`slack_approvers` (the Slack actions function only), and
+:func:`route53_requests_per_second` (the functions that call Route 53, for cutover/pacing.py)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,26 @@ def settings() -> Settings:
         operator_principals=_csv("OPERATOR_PRINCIPALS"),
         allow_self_approval=_flag("ALLOW_SELF_APPROVAL"),
     )
+
+
+def route53_requests_per_second() -> float:
+    """The Route 53 requests per second this stack's functions pace their calls to, all executions together
+    (ROUTE53_REQUESTS_PER_SECOND, from the Route53RequestsPerSecond parameter; cutover/pacing.py). 0, or unset
+    (the local engine's rehearsals, `cutover check`), paces nothing. Read at each call: it is one variable."""
+    raw = os.environ.get("ROUTE53_REQUESTS_PER_SECOND", "").strip()
+    if not raw:
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(
+            f"environment variable ROUTE53_REQUESTS_PER_SECOND must be a number of requests per second, not {raw!r}"
+        ) from None
+    if not value >= 0 or value == float("inf"):
+        raise ConfigurationError(
+            f"environment variable ROUTE53_REQUESTS_PER_SECOND must be 0 (no pacing) or more, not {raw!r}"
+        )
+    return value
 
 
 def _flag(name: str) -> bool:

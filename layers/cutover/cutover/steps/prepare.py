@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cutover import aws, document, history, notify, policy, route53, stored, weights
+from cutover import aws, document, history, notify, pacing, policy, route53, stored, weights
 from cutover.authz import request_digest
 from cutover.errors import CutoverError, PlanInvalid, RecordsInvalid, RecordsLocked, Route53Unavailable
 from cutover.ledger import store
@@ -166,7 +166,7 @@ def prepare(event: dict[str, Any]) -> dict[str, Any]:
 def _prepare_locked(
     plan: Plan, overrides: dict[str, Any], execution_arn: str, execution_id: str, keys: list[str], requested_by: str
 ) -> dict[str, Any]:
-    snapshot = route53.read_pairs(aws.client("route53"), plan)
+    snapshot = route53.read_pairs(pacing.paced(aws.client("route53")), plan)
     start_weights = weights.weights_of_snapshot(snapshot)
     weights.assert_safe(start_weights)
     shares = {

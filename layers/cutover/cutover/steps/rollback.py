@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cutover import aws, document, route53, signals, stored, weights
+from cutover import aws, document, pacing, route53, signals, stored, weights
 from cutover.document import StepResult
 from cutover.errors import RollbackDelayed, RollbackIncomplete, Route53Unavailable, describe_task_error
 from cutover.ledger import abort_reason, store
@@ -69,7 +69,8 @@ def rollback(event: dict[str, Any]) -> dict[str, Any]:
     progress = doc.progress
     if progress.moved and not any(h.percent == doc.percent and h.status == "failed" for h in doc.history):
         doc.history = [*doc.history, StepResult(percent=doc.percent, status="failed", reason=reason)]
-    client = aws.client("route53")
+    # Paced like every Route 53 request of the stack; a slot it cannot wait for is not taken (cutover/pacing.py).
+    client = pacing.paced(aws.client("route53"))
     plan, snapshot = stored.plan_and_snapshot(doc)
     batches = route53.restore_batches(snapshot, comment=f"cutover {doc.name} rollback")
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cutover import aws, document, history, policy, route53, stored, weights
+from cutover import aws, document, history, pacing, policy, route53, stored, weights
 from cutover.document import ChangeRef, DocumentInvalid
 from cutover.errors import DriftDetected
 from cutover.ledger import store
@@ -24,7 +24,7 @@ def shift(event: dict[str, Any]) -> dict[str, Any]:
         raise DocumentInvalid(f"a shift was asked in phase {progress.phase}: only the policy's shift decision shifts")
     percent = doc.percent
     target = weights.plan_weights(plan, percent)
-    client = aws.client("route53")
+    client = pacing.paced(aws.client("route53"))
     current = route53.current_weights(client, plan)
     # Already at the target is only our own change if we meant to make it (a retried
     # shift); otherwise someone set these weights by hand: drift like any other.

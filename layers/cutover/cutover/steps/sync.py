@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cutover import aws, document, history, policy, route53, stored
+from cutover import aws, document, history, pacing, policy, route53, stored
 from cutover.document import StepResult
 from cutover.ledger import abort_reason, store
 from cutover.policy import Why
@@ -16,7 +16,7 @@ def await_sync(event: dict[str, Any]) -> dict[str, Any]:
     plan = stored.plan_of(doc)
     progress = doc.progress
     ids = [c.change_id for c in doc.changes]
-    insync = route53.all_insync(aws.client("route53"), ids)
+    insync = route53.all_insync(pacing.paced(aws.client("route53")), ids)
     progress.sync_polls += 1
     progress.events += history.SYNC_POLL
     control, _answers = store().controls(doc.execution_id)
