@@ -707,6 +707,52 @@ def test_record_changes_are_upserts_of_the_allowed_names_only(cfn: dict[str, Any
         }
 
 
+def _route53_callers(cfn: dict[str, Any]) -> set[str]:
+    """The functions whose role allows any Route 53 action."""
+    return {
+        role_id.removesuffix("Role")
+        for role_id in _roles(cfn)
+        if any(a.startswith("route53:") for s in _role_statements(cfn, role_id) for a in _actions(s))
+    }
+
+
+def test_every_route53_caller_and_only_they_pace_to_the_stack_parameter(cfn: dict[str, Any]) -> None:
+    """Given the Route53RequestsPerSecond parameter,
+    When the functions' environments are read,
+    Then each function that may call Route 53 (and no other) gets it as ROUTE53_REQUESTS_PER_SECOND, which the
+    library's pacer reads (cutover/pacing.py); the parameter defaults to 5 and takes 0 (no pacing)."""
+    parameter = TEMPLATE["Parameters"]["Route53RequestsPerSecond"]
+    paced = {
+        fid
+        for fid, props in FUNCTIONS.items()
+        if props.get("Environment", {}).get("Variables", {}).get("ROUTE53_REQUESTS_PER_SECOND")
+        == {"Ref": "Route53RequestsPerSecond"}
+    }
+
+    assert _route53_callers(cfn) == {"PrepareFunction", "ShiftWeightsFunction", "AwaitSyncFunction", "RollbackFunction"}
+    assert paced == _route53_callers(cfn)
+    assert "ROUTE53_REQUESTS_PER_SECOND" not in TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 5, 0)
+    for fid in paced:  # SAM merges the function's variables with the Globals' (the table the pacer writes)
+        variables = cfn["Resources"][fid]["Properties"]["Environment"]["Variables"]
+        assert variables["ROUTE53_REQUESTS_PER_SECOND"] == {"Ref": "Route53RequestsPerSecond"}
+        assert variables["TABLE_NAME"] == {"Ref": "CutoverTable"}
+
+
+def test_the_pacer_may_update_its_own_item_only(cfn: dict[str, Any]) -> None:
+    """Given each Route 53 caller's role,
+    When the statement that lets it take a slot is read,
+    Then it allows dynamodb:UpdateItem on the table, for PACE# items only (the leading key required)."""
+    for fid in sorted(_route53_callers(cfn)):
+        (statement,) = [s for s in _role_statements(cfn, f"{fid}Role") if s.get("Sid") == "PaceRoute53Requests"]
+        assert statement["Action"] == "dynamodb:UpdateItem", fid
+        assert statement["Resource"] == {"Fn::GetAtt": ["CutoverTable", "Arn"]}, fid
+        assert statement["Condition"] == {
+            "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["PACE#*"]},
+            "Null": {"dynamodb:LeadingKeys": "false"},
+        }, fid
+
+
 def test_no_role_has_a_write_action_on_every_resource(cfn: dict[str, Any]) -> None:
     """Given every role of the translated template,
     When statements on Resource "*" are inspected,
