@@ -1,6 +1,6 @@
 """Wave scale: 50 cutovers (100 records, 5 hosted zones) started at once under Route 53's limits.
 
-    python bench/wave_scale.py [--plans 50] [--zones 5] [--rate 5] [--propagation 2] [--seed N]
+    python bench/wave_scale.py [--plans 50] [--zones 5] [--rate 5] [--propagation 2] [--stack-rate R]
 
 The real workflow and handlers run on the local engine, every execution in its own thread (as on
 AWS, where each Lambda runs on its own); the emulator serves one call at a time. Route 53 is put
@@ -17,6 +17,10 @@ Route 53 takes up to about 60 s to propagate a change; here it takes ``--propaga
 (2 by default) so the benchmark runs in minutes. Bakes are compressed the way rehearsals compress
 them (one evaluation per step, its wait completed at once), so every cutover's Route 53 traffic
 lands at the same time: the worst case for the limit.
+
+The stack paces its own Route 53 requests to ``--stack-rate`` (the ``Route53RequestsPerSecond`` parameter,
+given to the engine as the template gives it to the functions: ``ROUTE53_REQUESTS_PER_SECOND``; by default
+``--rate``, 0 turns pacing off). The one cutover measured alone is not paced.
 
 It prints, and saves under ``wave_scale`` in ``bench/results.json``: cutovers completed, changes
 failed or lost, Route 53 calls made against the minimum (what one cutover makes alone, times the
@@ -221,12 +225,14 @@ def _steps(document: dict[str, Any]) -> list[int]:
     return list(document["steps"] if "steps" in document else document["plan"]["steps"])
 
 
-def _run(plans: int, zones: int, rate: float, propagation: float) -> dict[str, Any]:
+def _run(plans: int, zones: int, rate: float, propagation: float, stack_rate: float) -> dict[str, Any]:
     from cutover_cli.local_engine import LocalEngine
 
     # Route 53's limits are simulated in real time, so the workflow's Retry waits and the library's backoff must
     # be real too: the engine scales them down for rehearsals, where nothing else keeps time.
     with LocalEngine(retry_scale=1.0) as engine:
+        # The stack's Route53RequestsPerSecond parameter, as the template hands it to the Route 53 callers.
+        engine.configure(ROUTE53_REQUESTS_PER_SECOND=f"{stack_rate:g}")
         limits = Route53Limits(rate=rate, propagation=propagation)
         limits.install(engine.client("route53").meta.events)
         import boto3
@@ -258,6 +264,11 @@ def _run(plans: int, zones: int, rate: float, propagation: float) -> dict[str, A
         busy_retries = Counter(
             inv.function for inv in engine.invocations if inv.error in ("Route53Unavailable", "RollbackDelayed")
         )
+        pacer_writes = sum(
+            1
+            for service, operation, params in engine.calls
+            if service == "dynamodb" and operation == "UpdateItem" and "PACE#" in str(params.get("Key"))
+        )
         return {
             "wall_seconds": round(wall, 2),
             "outcomes": dict(outcomes),
@@ -270,6 +281,7 @@ def _run(plans: int, zones: int, rate: float, propagation: float) -> dict[str, A
             "refused": dict(limits.refused),
             "route53_seconds": round((limits.last_call or 0) - (limits.first_call or 0), 2),
             "invocations": len(engine.invocations),
+            "pacer_writes": pacer_writes,
         }
 
 
@@ -279,6 +291,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--zones", type=int, default=5, help="hosted zones the plans spread over (default 5)")
     parser.add_argument("--rate", type=float, default=5.0, help="Route 53 requests per second (default 5)")
     parser.add_argument("--propagation", type=float, default=2.0, help="seconds a change stays PENDING (default 2)")
+    parser.add_argument(
+        "--stack-rate",
+        type=float,
+        help="the stack's Route53RequestsPerSecond parameter: the rate its cutovers pace themselves to "
+        "(default: --rate; 0: no pacing, each call backs off when throttled)",
+    )
     parser.add_argument(
         "--controller-from",
         metavar="COMMIT",
@@ -292,14 +310,16 @@ def main(argv: list[str] | None = None) -> int:
         section = f"wave_scale_{commit}"
 
     print("one cutover alone, the same propagation, no rate limit (the minimum per cutover) ...", flush=True)
-    alone = _run(1, 1, 1e9, args.propagation)
+    stack_rate = args.rate if args.stack_rate is None else args.stack_rate
+    alone = _run(1, 1, 1e9, args.propagation, 0.0)
     per_cutover = {op: n for op, n in alone["calls"].items()}
     minimum_calls = sum(per_cutover.values()) * args.plans
     print(
-        f"the wave: {args.plans} cutovers started at once, {args.rate:g} req/s, {args.propagation:g} s pending ...",
+        f"the wave: {args.plans} cutovers started at once, {args.rate:g} req/s, {args.propagation:g} s pending, "
+        f"the stack pacing itself to {stack_rate:g} req/s ...",
         flush=True,
     )
-    wave = _run(args.plans, args.zones, args.rate, args.propagation)
+    wave = _run(args.plans, args.zones, args.rate, args.propagation, stack_rate)
 
     changes_per_zone = math.ceil(args.plans / args.zones) * len(STEPS)
     zone_bound = changes_per_zone * args.propagation
@@ -312,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         "zones": args.zones,
         "steps": STEPS,
         "rate_per_second": args.rate,
+        "stack_rate_per_second": stack_rate,
         "propagation_seconds": args.propagation,
         "calls_per_cutover_alone": per_cutover,
         "minimum_calls": minimum_calls,
@@ -334,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         "lower_bound_seconds": round(bound, 1),
         "wall_over_bound": round(wave["wall_seconds"] / bound, 2) if bound else None,
         "lambda_invocations": wave["invocations"],
+        "pacer_writes": wave["pacer_writes"],
     }
     print_table(
         f"Wave of {args.plans} cutovers x 2 records over {args.zones} zones, all started at once",
@@ -362,6 +384,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"({changes_per_zone} changes x {args.propagation:g} s)",
             ],
             ["wall time / lower bound", figures["wall_over_bound"], 1.0],
+            [
+                "pacer's DynamoDB writes (UpdateItem of PACE#route53)",
+                wave["pacer_writes"],
+                f"stack rate {stack_rate:g}/s",
+            ],
         ],
     )
     print_table(
