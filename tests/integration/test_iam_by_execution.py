@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,7 @@ from .conftest import RECORD, healthy_world, make_plan
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
+WAVES = Path(__file__).resolve().parents[2] / "examples" / "waves"
 SCENARIOS = ROOT / "examples" / "scenarios"
 
 # What each function calls, from its code (cutover/steps/*, cutover/ledger.py, cutover/notify.py).
@@ -111,6 +113,17 @@ EXPECTED: dict[str, set[str]] = {
         "events:PutEvents",
     },
     "SlackNotifierFunction": {"secretsmanager:GetSecretValue"},
+    # The wave workflow's steps, and its start.
+    "WaveFunction": {
+        "states:StartExecution",  # the wave workflow, for a "Wave Requested" event
+        "states:DescribeExecution",  # a long cutover followed into the execution it continued in
+        "dynamodb:GetItem",  # the wave's ticket, the wave's record
+        "dynamodb:PutItem",  # the wave's record, the ledger
+        "dynamodb:UpdateItem",  # each cutover started and ended, the halt
+        "dynamodb:Query",  # a cutover's reason, from its ledger
+        "sns:Publish",  # WaveStarted, WaveCompleted
+        "events:PutEvents",
+    },
     # Slack's buttons: the control function's own answer and abort code, after Slack's signature.
     "SlackActionsFunction": {
         "secretsmanager:GetSecretValue",  # the signing secret
@@ -223,6 +236,46 @@ def _slack_buttons(engine: LocalEngine, zone: str) -> None:
     assert erin.watch(execution_id, lambda s: None, interval=0.05)["outcome"] == "ROLLED_BACK"
 
 
+def _wave(engine: LocalEngine, tmp: Path) -> None:
+    """A wave sent as `cutover wave` sends it: a long cutover continuing in a new execution (whose end the wave
+    follows there) and one rolling back (whose reason the wave reads from its ledger); then aborted, cutovers
+    and all (none is running by then)."""
+    from cutover_cli.engine import moto_adapter
+    from cutover_cli.engine.emulator import FAST_TIMING
+    from cutover_cli.wave import build_wave_world, load_wave_file, wave_scenarios
+    from cutover_cli.wave.drive import wave_detail
+
+    plans = SCENARIOS.parent / "plans"
+    (tmp / "wave.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "long-wave",
+                "concurrency": 2,
+                "cutovers": [
+                    {"plan": str(plans / "orders-single.yaml"), "scenario": str(SCENARIOS / "healthy.yaml")},
+                    {"plan": str(WAVES / "plans" / "app-4.yaml"), "scenario": str(WAVES / "scenarios" / "app-4.yaml")},
+                ],
+            }
+        )
+    )
+    wave = load_wave_file(tmp / "wave.yaml")
+    _router, rehearsals = build_wave_world(engine, wave, wave_scenarios(wave))
+    for i, rehearsal in enumerate(rehearsals):
+        rehearsal.execution_id = wave.execution_id(i)
+    detail = {**wave_detail(wave), "cutovers": [r.plan_for_engine() for r in rehearsals]}
+    who = "arn:aws:iam::123456789012:user/night-shift"
+    timing = {**FAST_TIMING, "continue_after_events": 100}
+    status, answer = engine.control({"action": "wave", "wave": detail}, who, timing=timing)
+    assert status == 200, answer
+    assert moto_adapter.wait_until_ended(engine.wave_execution_arn("long-wave"), 120)
+    follows = [i for i in engine.invocations if i.function == "WaveFunction" and i.payload.get("action") == "follow"]
+    assert follows, "the wave's cutover did not continue in a new execution"
+    status, answer = engine.control(
+        {"action": "abort-wave", "execution_id": "long-wave", "reason": "done", "cutovers": True}, who
+    )
+    assert status == 200, answer
+
+
 def _stale_start(engine: LocalEngine) -> None:
     """A start request delivered after RequestMaxAgeSeconds: refused, and said so."""
     event = {
@@ -256,6 +309,8 @@ def observed() -> dict[str, set[str]]:
             zone = engine.create_zone("example.com")
             engine.put_weighted_pair(zone, RECORD, "CNAME", {"legacy": 90, "aws": 10})
             _slack_buttons(engine, zone)
+        with local_engine() as engine, tempfile.TemporaryDirectory() as tmp:
+            _wave(engine, Path(tmp))
         # A long cutover goes on in a new execution, which reads the state its predecessor left.
         _rehearse(SCENARIOS / "healthy.yaml", timing={"continue_after_events": 100})
         with local_engine() as engine:

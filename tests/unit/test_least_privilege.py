@@ -60,9 +60,17 @@ WRITE_ACTIONS_ONLY_ON_STAR = {
     "states:SendTaskFailure": "as above",
 }
 # Writes on resources that are not the stack's but the account's, each with the one resource it may name.
+# The rule Step Functions manages for its .sync integrations: the wave workflow runs each cutover with
+# states:startExecution.sync:2, which AWS documents as needing these three on that rule, and only on it.
+SYNC_RULE = {
+    "Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/"
+    "StepFunctionsGetEventsForStepFunctionsExecutionRule"
+}
 WRITES_ON_ACCOUNT_RESOURCES = {
     # The plans' MGN source servers: created by MGN, not by this stack; this account and region only.
     "mgn:FinalizeCutover": {"Fn::Sub": "arn:${AWS::Partition}:mgn:${AWS::Region}:${AWS::AccountId}:source-server/*"},
+    "events:PutRule": SYNC_RULE,
+    "events:PutTargets": SYNC_RULE,
 }
 # AWSLambdaBasicExecutionRole, which SAM attaches to every function role and which cannot be left out,
 # allows these on "*". Each function role's WriteOwnLogGroupOnly Deny keeps them to its own log group.
@@ -107,11 +115,17 @@ SECRETS = {
 REGION, ACCOUNT, STACK = "us-east-1", "123456789012", "orders"
 STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STACK}-cutover"
 # The only Step Functions actions any role has, and what each may name once resolved.
+CUTOVER_EXECUTIONS = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{STACK}-cutover:*"
+# Each Step Functions action and the resources it may name: the cutover workflow (started by the start
+# function, by itself to continue, and by the wave workflow), the wave workflow (started by the wave function),
+# the cutover executions (read; stopped only by the wave workflow, whose .sync integration stops a nested
+# execution when the wave is stopped).
 STATES_ACTIONS = {
-    "states:StartExecution": STATE_MACHINE_ARN,
-    "states:SendTaskSuccess": "*",  # no resource-level permission (WRITE_ACTIONS_ONLY_ON_STAR)
-    "states:SendTaskFailure": "*",
-    "states:DescribeExecution": f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{STACK}-cutover:*",
+    "states:StartExecution": {STATE_MACHINE_ARN, f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STACK}-wave"},
+    "states:SendTaskSuccess": {"*"},  # no resource-level permission (WRITE_ACTIONS_ONLY_ON_STAR)
+    "states:SendTaskFailure": {"*"},
+    "states:DescribeExecution": {CUTOVER_EXECUTIONS},
+    "states:StopExecution": {CUTOVER_EXECUTIONS},
 }
 ANY_STATE_MACHINE = {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:*"}
 ANY_EXECUTION = {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:*"}
@@ -359,7 +373,7 @@ def test_function_log_writes_are_kept_to_their_own_log_group(cfn: dict[str, Any]
     (the group, and its streams) confines them."""
     with_basic = {r for r, role in _roles(cfn).items() if BASIC_EXECUTION in role["Properties"]["ManagedPolicyArns"]}
 
-    assert len(with_basic) == 11
+    assert len(with_basic) == 12
     assert _unconfined_log_writes(cfn) == []
 
 
@@ -399,8 +413,11 @@ def _writes_on_foreign_resources(cfn: dict[str, Any]) -> list[tuple[str | None, 
                 assert grant.resources == [WRITES_ON_ACCOUNT_RESOURCES[action]], (grant.role, action)
                 continue
             for resource in grant.resources:
-                if resource == own_state_machine_arn(cfn, "CutoverStateMachine"):
-                    continue  # the machine's own ARN, from its name (test_template.py checks it resolves to it)
+                if resource in (
+                    own_state_machine_arn(cfn, "CutoverStateMachine"),
+                    own_state_machine_arn(cfn, "WaveStateMachine"),
+                ):
+                    continue  # a machine's ARN, from its name (test_template.py checks it resolves to it)
                 names = {name for name, _ in _references(resource) if not name.startswith("AWS::")}
                 if not names or not names <= known:
                     offenders.append((grant.role, action))
@@ -687,7 +704,7 @@ def _states_offenders(cfn: dict[str, Any]) -> list[tuple[str | None, str]]:
                 continue
             expected = STATES_ACTIONS.get(action)
             resolved = [_evaluate(r, params, cfn["Conditions"]) for r in grant.resources]
-            if expected is None or resolved != [expected]:
+            if expected is None or len(resolved) != 1 or resolved[0] not in expected:
                 offenders.append((grant.role, action))
     return offenders
 
@@ -695,8 +712,9 @@ def _states_offenders(cfn: dict[str, Any]) -> list[tuple[str | None, str]]:
 def test_step_functions_actions_name_only_this_state_machine(cfn: dict[str, Any]) -> None:
     """Given every Allow statement with a states: action,
     When its resources are evaluated,
-    Then StartExecution names this state machine, DescribeExecution its executions, SendTaskSuccess and
-    SendTaskFailure "*" (AWS supports nothing narrower), and no other Step Functions action is allowed."""
+    Then StartExecution names one of this stack's two state machines, DescribeExecution and StopExecution the
+    cutover workflow's executions, SendTaskSuccess and SendTaskFailure "*" (AWS supports nothing narrower),
+    and no other Step Functions action is allowed."""
     used = {a for g in _allowed(cfn) for a in g.actions if a.startswith("states:")}
 
     assert used == set(STATES_ACTIONS)

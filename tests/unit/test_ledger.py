@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 
 from cutover.errors import AnswerRefused, RecordsLocked
-from cutover.ledger import LedgerOrder, Store, _from_dynamo, _to_dynamo
+from cutover.ledger import LedgerOrder, Store, from_dynamo, to_dynamo
 from cutover_cli import sam_template
 
 
@@ -84,7 +84,7 @@ def test_waits_watches_and_ledger(store: Store) -> None:
 
 def test_dynamo_round_trip_of_numbers() -> None:
     data: dict[str, Any] = {"a": 1, "b": 1.5, "c": [2, {"d": 0.1}], "e": None}
-    assert _from_dynamo(_to_dynamo(data)) == data
+    assert from_dynamo(to_dynamo(data)) == data
 
 
 def test_an_answer_is_taken_once_and_read_with_the_controls_in_one_query(store: Store) -> None:

@@ -25,6 +25,8 @@ from cutover.policy import (
     on_error,
     route,
     share_on_to,
+    wave_halts,
+    wave_may_start,
 )
 from cutover.words import Answer, Decision, Phase
 
@@ -588,3 +590,28 @@ def test_inconclusive_verdicts_hold_until_accepted_or_past_their_limit(
 ) -> None:
     judged = judge_undecided(inconclusive, streak, LIMITS, accepted)
     assert (judged.holding, judged.accepted, judged.failed, judged.streak) == (holding, taken, failed, streak_after)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "halt_on_failure", "halts"),
+    [
+        ("COMPLETED", True, False),
+        ("ROLLED_BACK", True, True),
+        ("ABANDONED", True, True),
+        ("REJECTED", True, True),
+        ("ROLLBACK_FAILED", True, True),
+        ("ABORTED", True, True),  # the execution was stopped
+        ("ROLLED_BACK", False, False),
+        ("ROLLBACK_FAILED", False, False),
+    ],
+)
+def test_a_wave_halts_on_any_outcome_but_completed_when_it_says_so(
+    outcome: str, halt_on_failure: bool, halts: bool
+) -> None:
+    assert wave_halts(outcome, halt_on_failure) is halts
+
+
+def test_a_wave_starts_its_next_cutover_only_while_nothing_halted_it() -> None:
+    assert wave_may_start(None) is True
+    assert wave_may_start("orders-wave-1 ended ROLLED_BACK") is False
+    assert wave_may_start("aborted by dana: change window closed") is False

@@ -58,7 +58,7 @@ WRITE_ACTIONS_ONLY_ON_STAR = {
 }
 READ_ONLY_VERBS = ("Describe", "Get", "List", "BatchGet", "Query", "Scan")
 # Functions invoked asynchronously (by EventBridge or SNS): each keeps what it could not process.
-ASYNC_FUNCTIONS = {"ControlFunction", "StartCutoverFunction", "SlackNotifierFunction"}
+ASYNC_FUNCTIONS = {"ControlFunction", "StartCutoverFunction", "SlackNotifierFunction", "WaveFunction"}
 DEAD_LETTER_QUEUE_ARN = {"Fn::GetAtt": ["EventDeadLetterQueue", "Arn"]}
 TOPIC = {"Ref": "NotificationTopic"}
 STATE_MACHINE = {"Ref": "CutoverStateMachine"}
@@ -80,6 +80,8 @@ HEALTH_ALARMS = {
     "LambdaErrorsAlarm",
     # Only with the Slack actions function: the function-errors alarm reads ten metrics already.
     "SlackActionsErrorsAlarm",
+    # The wave function's own, for the same reason.
+    "WaveErrorsAlarm",
 }
 # Custom metrics the dashboard reads: namespace CutoverController, dimension service (+ the ones named).
 DECISION_METRICS = (
@@ -459,10 +461,10 @@ def test_alarm_state_changes_on_the_default_bus_reach_the_control_function(cfn: 
     assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
 
 
-def test_eventbridge_may_send_only_its_two_rules_dead_letters_to_the_queue(cfn: dict[str, Any]) -> None:
+def test_eventbridge_may_send_only_its_rules_dead_letters_to_the_queue(cfn: dict[str, Any]) -> None:
     """Given the dead-letter queue's policy,
     When its statements are read,
-    Then events.amazonaws.com may send messages, only on behalf of the two rules of this stack."""
+    Then events.amazonaws.com may send messages, only on behalf of the rules of this stack."""
     rule_ids = sorted(lid for lid, r in cfn["Resources"].items() if r["Type"] == "AWS::Events::Rule")
     (policy,) = [r["Properties"] for r in cfn["Resources"].values() if r["Type"] == "AWS::SQS::QueuePolicy"]
 
@@ -485,7 +487,7 @@ def test_every_rule_target_has_a_dead_letter_queue_and_retries(cfn: dict[str, An
         for target in r["Properties"]["Targets"]
     ]
 
-    assert len(targets) == 2
+    assert len(targets) == 3  # alarm state changes, cutover requests, wave requests
     for lid, target in targets:
         assert target.get("DeadLetterConfig") == {"Arn": DEAD_LETTER_QUEUE_ARN}, lid
         assert target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 0) >= 1, lid
@@ -832,7 +834,7 @@ def test_the_control_function_is_the_one_entry_point(cfn: dict[str, Any]) -> Non
     assert by_action["events:PutEvents"]["Condition"] == {
         "ForAllValues:StringEquals": {
             "events:source": ["cutover.control"],
-            "events:detail-type": ["Cutover Requested"],
+            "events:detail-type": ["Cutover Requested", "Wave Requested"],
         },
         "Null": {"events:source": "false", "events:detail-type": "false"},
     }
@@ -844,8 +846,8 @@ def test_the_control_function_is_the_one_entry_point(cfn: dict[str, Any]) -> Non
 def test_only_the_control_function_requests_cutovers_on_the_bus() -> None:
     """Given the bus's resource policy,
     When it is read,
-    Then anyone but the control function's role is denied putting a "Cutover Requested" event (whatever
-    their own IAM policy allows), and nothing else is denied."""
+    Then anyone but the control function's role is denied putting a "Cutover Requested" or "Wave Requested"
+    event (whatever their own IAM policy allows), and nothing else is denied."""
     policy = RESOURCES["CutoverEventBusPolicy"]["Properties"]
     assert policy["EventBusName"] == {"Ref": "CutoverEventBus"}
     assert policy["Statement"] == {
@@ -854,7 +856,7 @@ def test_only_the_control_function_requests_cutovers_on_the_bus() -> None:
         "Action": "events:PutEvents",
         "Resource": {"Fn::GetAtt": ["CutoverEventBus", "Arn"]},
         "Condition": {
-            "ForAnyValue:StringEquals": {"events:detail-type": ["Cutover Requested"]},
+            "ForAnyValue:StringEquals": {"events:detail-type": ["Cutover Requested", "Wave Requested"]},
             "ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["ControlFunctionRole", "Arn"]}},
         },
     }
@@ -942,28 +944,40 @@ def test_only_the_start_function_starts_executions_and_only_the_control_function
 ) -> None:
     """Given every role of the translated template,
     When the Step Functions actions that change an execution are collected,
-    Then StartExecution belongs to the start-cutover role (and the machine's own, to continue itself), and
-    SendTaskSuccess and SendTaskFailure to the control function's role and the Slack actions function's,
-    which answers and aborts through the control function's own code (on "*": AWS supports nothing
-    narrower); no role may stop an execution."""
-    changes: dict[str, set[str]] = {}
+    Then StartExecution of the cutover workflow belongs to the start-cutover role, the machine's own (to
+    continue itself) and the wave workflow's (to run each cutover as a nested execution); StartExecution of the
+    wave workflow to the wave function alone; SendTaskSuccess and SendTaskFailure to the control function's
+    role and the Slack actions function's, which answers and aborts through the control function's own code
+    (on "*": AWS supports nothing narrower); and only the wave workflow may stop an execution: the cutovers it
+    runs (the .sync integration stops them when the wave is stopped)."""
+    wave_machine = {
+        "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${AWS::StackName}-wave"
+    }
+    cutover_executions = {
+        "Fn::Sub": [
+            "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${StateMachineName}:*",
+            {"StateMachineName": {"Fn::GetAtt": ["CutoverStateMachine", "Name"]}},
+        ]
+    }
+    expected = {
+        ("StartCutoverFunctionRole", "states:StartExecution"): STATE_MACHINE,
+        ("CutoverStateMachineRole", "states:StartExecution"): own_state_machine_arn(cfn, "CutoverStateMachine"),
+        ("WaveStateMachineRole", "states:StartExecution"): STATE_MACHINE,
+        ("WaveStateMachineRole", "states:StopExecution"): cutover_executions,
+        ("WaveFunctionRole", "states:StartExecution"): wave_machine,
+        ("ControlFunctionRole", "states:SendTaskSuccess"): "*",
+        ("ControlFunctionRole", "states:SendTaskFailure"): "*",
+        ("SlackActionsFunctionRole", "states:SendTaskSuccess"): "*",
+        ("SlackActionsFunctionRole", "states:SendTaskFailure"): "*",
+    }
+    found: dict[tuple[str, str], Any] = {}
     for role_id in _roles(cfn):
         for statement in _role_statements(cfn, role_id):
             for action in _actions(statement):
                 if action.startswith("states:") and not action.split(":")[1].startswith(READ_ONLY_VERBS):
-                    changes.setdefault(action, set()).add(role_id)
-                    own = role_id == "CutoverStateMachineRole"
-                    expected = own_state_machine_arn(cfn, "CutoverStateMachine") if own else STATE_MACHINE
-                    if action in ("states:SendTaskSuccess", "states:SendTaskFailure"):
-                        expected = "*"  # no resource-level permission for these (WRITE_ACTIONS_ONLY_ON_STAR)
-                    assert statement["Resource"] == expected, (role_id, action)
+                    found[(role_id, action)] = statement["Resource"]
 
-    assert changes == {
-        # The machine continues a long cutover in a new execution of itself (docs/reliability.md).
-        "states:StartExecution": {"StartCutoverFunctionRole", "CutoverStateMachineRole"},
-        "states:SendTaskSuccess": {"ControlFunctionRole", "SlackActionsFunctionRole"},
-        "states:SendTaskFailure": {"ControlFunctionRole", "SlackActionsFunctionRole"},
-    }
+    assert found == expected
 
 
 def test_the_machines_own_arn_is_built_from_its_name(cfn: dict[str, Any]) -> None:
@@ -1353,11 +1367,17 @@ def test_function_errors_alarm_sums_the_errors_of_every_function(slack: bool) ->
     """Given the function-errors alarm (with and without the Slack notifier),
     When its metric math is read,
     Then it sums AWS/Lambda Errors of every function of the stack, each id once in the expression,
-    within the 10 metrics an alarm may read: all but the Slack actions function, whose errors have an alarm of
-    their own (the eleventh metric would not fit), existing exactly when that function does."""
+    within the 10 metrics an alarm may read: all but the Slack actions function and the wave function, whose
+    errors have an alarm each of their own (an eleventh metric would not fit), the Slack one existing exactly
+    when that function does."""
     stats, expression = _metric_math(_alarms(TEMPLATE)["LambdaErrorsAlarm"], branch=slack)
-    expected = set(FUNCTIONS) - {"SlackActionsFunction"} - (set() if slack else {"SlackNotifierFunction"})
+    expected = (
+        set(FUNCTIONS) - {"SlackActionsFunction", "WaveFunction"} - (set() if slack else {"SlackNotifierFunction"})
+    )
     own = RESOURCES["SlackActionsErrorsAlarm"]
+    waves = RESOURCES["WaveErrorsAlarm"]["Properties"]
+    assert waves["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "WaveFunction"}}]
+    assert (waves["MetricName"], waves["Statistic"], waves["Threshold"]) == ("Errors", "Sum", 1)
 
     assert own["Condition"] == RESOURCES["SlackActionsFunction"]["Condition"] == "HasSlackActions"
     assert own["Properties"]["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "SlackActionsFunction"}}]

@@ -5,10 +5,10 @@ a Lambda function URL with ``AWS_IAM`` auth), which is handed the caller's *veri
 (``requestContext.authorizer.iam.userArn``: AWS checked the SigV4 signature). This module decides,
 from that identity alone, whether the stack's configuration lets the caller do the action:
 
-- ``StarterPrincipals`` may start a cutover;
+- ``StarterPrincipals`` may start a cutover, or a wave of them;
 - ``ApproverPrincipals`` may approve or refuse a step, confirm or refuse a write fence, and accept a
   comparison gate's inconclusive verdict;
-- ``OperatorPrincipals`` may abort, promote, pause, resume, unlock a record and finalize MGN.
+- ``OperatorPrincipals`` may abort, promote, pause, resume, unlock a record, finalize MGN and abort a wave.
 
 Patterns are IAM ARNs with ``*`` and ``?`` wildcards, compared as IAM's ``ArnLike`` compares them
 (case-sensitive). A caller who assumed a role is matched by its session ARN
@@ -34,6 +34,7 @@ from functools import cache
 
 class Action(StrEnum):
     START = "start"
+    WAVE = "wave"  # start a wave of cutovers
     APPROVE = "approve"
     REFUSE = "refuse"
     CONFIRM_FENCE = "confirm-fence"
@@ -45,6 +46,7 @@ class Action(StrEnum):
     RESUME = "resume"
     UNLOCK = "unlock"
     FINALIZE = "finalize"
+    ABORT_WAVE = "abort-wave"
 
 
 class Role(StrEnum):
@@ -55,6 +57,7 @@ class Role(StrEnum):
 
 ROLE_OF: dict[Action, Role] = {
     Action.START: Role.STARTER,
+    Action.WAVE: Role.STARTER,
     Action.APPROVE: Role.APPROVER,
     Action.REFUSE: Role.APPROVER,
     Action.CONFIRM_FENCE: Role.APPROVER,
@@ -66,6 +69,7 @@ ROLE_OF: dict[Action, Role] = {
     Action.RESUME: Role.OPERATOR,
     Action.UNLOCK: Role.OPERATOR,
     Action.FINALIZE: Role.OPERATOR,
+    Action.ABORT_WAVE: Role.OPERATOR,
 }
 # Answers a requester may not give on their own cutover (four eyes). Refusing is always allowed: it
 # only ever stops a cutover.

@@ -86,18 +86,18 @@ class LedgerOrder:
 _ORDER = LedgerOrder()
 
 
-def _to_dynamo(value: Any) -> Any:
+def to_dynamo(value: Any) -> Any:
     """JSON data to what the DynamoDB resource layer accepts (floats become Decimal)."""
     return json.loads(json.dumps(value, default=str), parse_float=Decimal)
 
 
-def _from_dynamo(value: Any) -> Any:
+def from_dynamo(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):
-        return {k: _from_dynamo(v) for k, v in value.items()}
+        return {k: from_dynamo(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_from_dynamo(v) for v in value]
+        return [from_dynamo(v) for v in value]
     return value
 
 
@@ -213,14 +213,14 @@ class Store:
         }
         while True:
             page = self.table.scan(**kwargs)
-            found.extend({**_from_dynamo(item), "key": str(item["pk"])[5:]} for item in page.get("Items", []))
+            found.extend({**from_dynamo(item), "key": str(item["pk"])[5:]} for item in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 return sorted(found, key=lambda lock: lock["key"])
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def lock_holder(self, key: str) -> dict[str, Any] | None:
         item = self.table.get_item(Key={"pk": f"LOCK#{key}", "sk": "LOCK"}, ConsistentRead=True).get("Item")
-        return _from_dynamo(item) if item else None
+        return from_dynamo(item) if item else None
 
     def release_locks(self, keys: Iterable[str], owner: str) -> list[str]:
         """Release the locks ``owner`` holds; never touches another cutover's lock. Returns the keys released."""
@@ -247,7 +247,7 @@ class Store:
         expires = int(time.time()) + LOCK_TTL_SECONDS
         self.table.put_item(Item={"pk": f"TOKEN#{execution_id}", "sk": "TOKEN", "token": token, "expires_at": expires})
         self.table.put_item(
-            Item=_to_dynamo(
+            Item=to_dynamo(
                 {
                     "pk": f"CUTOVER#{execution_id}",
                     "sk": "WAIT",
@@ -262,7 +262,7 @@ class Store:
     def get_wait(self, execution_id: str) -> dict[str, Any] | None:
         """What the pending wait waits for (never its token)."""
         item = self.table.get_item(Key={"pk": f"CUTOVER#{execution_id}", "sk": "WAIT"}, ConsistentRead=True).get("Item")
-        return _from_dynamo(item) if item else None
+        return from_dynamo(item) if item else None
 
     def get_token(self, execution_id: str) -> str | None:
         """The pending wait's task token (the control function's role alone may read it)."""
@@ -329,14 +329,14 @@ class Store:
         item = self.table.get_item(Key={"pk": f"REQUEST#{execution_id}", "sk": "REQUEST"}, ConsistentRead=True).get(
             "Item"
         )
-        return _from_dynamo(item) if item else None
+        return from_dynamo(item) if item else None
 
     def get_control(self, execution_id: str) -> dict[str, Any]:
         """Operator requests waiting for the workflow: ``abort``, ``promote``, ``paused``."""
         item = self.table.get_item(Key={"pk": f"CONTROL#{execution_id}", "sk": "CONTROL"}, ConsistentRead=True).get(
             "Item"
         )
-        return _from_dynamo(item) if item else {}
+        return from_dynamo(item) if item else {}
 
     def controls(self, execution_id: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         """``(control, answers)`` in one query: the operator's requests and every recorded answer,
@@ -352,7 +352,7 @@ class Store:
         while True:
             page = self.table.query(**kwargs)
             for item in page.get("Items", []):
-                data = _from_dynamo(item)
+                data = from_dynamo(item)
                 if data["sk"] == "CONTROL":
                     control = data
                 elif str(data["sk"]).startswith(_ANSWER):
@@ -367,15 +367,13 @@ class Store:
         key = {"pk": f"CONTROL#{execution_id}", "sk": f"{_ANSWER}{kind}#{step_index}"}
         try:
             self.table.put_item(
-                Item=_to_dynamo(
-                    {**key, **answer, "at": now_iso(), "expires_at": int(time.time()) + LEDGER_TTL_SECONDS}
-                ),
+                Item=to_dynamo({**key, **answer, "at": now_iso(), "expires_at": int(time.time()) + LEDGER_TTL_SECONDS}),
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as err:
             if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            first = _from_dynamo(self.table.get_item(Key=key, ConsistentRead=True).get("Item") or {})
+            first = from_dynamo(self.table.get_item(Key=key, ConsistentRead=True).get("Item") or {})
             raise AnswerRefused(
                 f"this {_ANSWER_WORDS.get(kind.split('/')[0], 'approval')} was already answered: "
                 f"{first.get('answer', '?')} by {first.get('by', '?')} at {first.get('at', '?')}"
@@ -397,7 +395,7 @@ class Store:
             "ExpressionAttributeNames": names,
         }
         if sets:
-            kwargs["ExpressionAttributeValues"] = {f":{k}": _to_dynamo(v) for k, v in sets.items()}
+            kwargs["ExpressionAttributeValues"] = {f":{k}": to_dynamo(v) for k, v in sets.items()}
         self.table.update_item(**kwargs)
 
     # ---------------------------------------------------------- shift intents
@@ -493,7 +491,7 @@ class Store:
         while True:
             page = self.table.query(**kwargs)
             for item in page.get("Items", []):
-                entry = _from_dynamo(item)
+                entry = from_dynamo(item)
                 if "data_json" in entry:
                     entry["data"] = json.loads(entry.pop("data_json"))
                 elif "data_z" in entry:
@@ -506,7 +504,7 @@ class Store:
 
     def put_state(self, execution_id: str, state: dict[str, Any]) -> None:
         self.table.put_item(
-            Item=_to_dynamo(
+            Item=to_dynamo(
                 {
                     "pk": f"CUTOVER#{execution_id}",
                     "sk": "STATE",
@@ -521,45 +519,7 @@ class Store:
         item = self.table.get_item(Key={"pk": f"CUTOVER#{execution_id}", "sk": "STATE"}, ConsistentRead=True).get(
             "Item"
         )
-        return _from_dynamo(item) if item else None
-
-    def add_to_wave(self, wave: str, execution_id: str, plan_name: str, order: int) -> None:
-        """Record a cutover of a wave (item ``WAVE#<wave>`` / ``<execution id>``); ``order`` is its place
-        in the wave file. Recording it again (a wave run twice) overwrites the same item."""
-        self.table.put_item(
-            Item={
-                "pk": f"WAVE#{wave}",
-                "sk": execution_id,
-                "plan_name": plan_name,
-                "order": order,
-                "added_at": now_iso(),
-                "expires_at": int(time.time()) + LEDGER_TTL_SECONDS,
-            }
-        )
-
-    def wave_members(self, wave: str) -> list[dict[str, Any]]:
-        """The cutovers recorded in ``wave``, in wave-file order: ``execution_id``, ``plan_name``,
-        ``order``, ``added_at``."""
-        members: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": f"WAVE#{wave}"},
-        }
-        while True:
-            page = self.table.query(**kwargs)
-            for item in page.get("Items", []):
-                data = _from_dynamo(item)
-                members.append(
-                    {
-                        "execution_id": str(data["sk"]),
-                        "plan_name": data.get("plan_name"),
-                        "order": int(data.get("order", 0)),
-                        "added_at": data.get("added_at"),
-                    }
-                )
-            if "LastEvaluatedKey" not in page:
-                return sorted(members, key=lambda m: (m["order"], m["execution_id"]))
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return from_dynamo(item) if item else None
 
 
 def default_store() -> Store:

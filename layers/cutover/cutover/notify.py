@@ -32,6 +32,8 @@ EVENTS = (
     "CutoverAbandoned",
     "CutoverRejected",
     "RollbackFailed",
+    "WaveStarted",
+    "WaveCompleted",
 )
 
 _SUBJECTS = {
@@ -45,6 +47,8 @@ _SUBJECTS = {
     "CutoverAbandoned": "abandoned, nothing changed",
     "CutoverRejected": "rejected, nothing changed",
     "RollbackFailed": "ROLLBACK FAILED - manual action needed",
+    "WaveStarted": "wave started ({concurrency} at a time)",
+    "WaveCompleted": "wave {outcome}",
 }
 
 

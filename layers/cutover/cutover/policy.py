@@ -402,3 +402,17 @@ def first_step(steps: Sequence[int], shares: Mapping[str, float], skip_reached: 
         top = max(shares, key=lambda n: shares[n])
         return FirstStep(None, (), (f"{top} already carries {highest:g}% on its `to` record: no step is left to take",))
     return FirstStep(index, tuple(steps[:index]), ())
+
+
+# ------------------------------------------------------------------ waves
+
+
+def wave_may_start(halted: str | None) -> bool:
+    """A wave starts its next cutover unless something halted it (a failed cutover under
+    ``halt_on_failure``, or a person's abort); the cutovers already running go on either way."""
+    return halted is None
+
+
+def wave_halts(outcome: str, halt_on_failure: bool) -> bool:
+    """Whether a cutover's outcome halts its wave: any outcome but COMPLETED, when the wave says so."""
+    return halt_on_failure and outcome != "COMPLETED"

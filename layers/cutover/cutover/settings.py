@@ -28,6 +28,8 @@ class Settings:
     allowed_record_names: tuple[str, ...] = ()
     # Only the start function knows its state machine; the others run without it.
     state_machine_arn: str | None = None
+    # The wave workflow (the wave function starts it; the control function stops its cutovers on an abort).
+    wave_state_machine_arn: str | None = None
     max_request_age_seconds: float = 900.0
     # Who may do what through the control function (cutover/authz.py); empty: nobody.
     starter_principals: tuple[str, ...] = ()
@@ -52,6 +54,7 @@ def settings() -> Settings:
         allowed_zone_ids=_csv("ALLOWED_ZONE_IDS"),
         allowed_record_names=tuple(n.rstrip(".").lower() for n in _csv("ALLOWED_RECORD_NAMES")),
         state_machine_arn=os.environ.get("STATE_MACHINE_ARN") or None,
+        wave_state_machine_arn=os.environ.get("WAVE_STATE_MACHINE_ARN") or None,
         max_request_age_seconds=_seconds("MAX_REQUEST_AGE_SECONDS", 900.0),
         starter_principals=_csv("STARTER_PRINCIPALS"),
         approver_principals=_csv("APPROVER_PRINCIPALS"),

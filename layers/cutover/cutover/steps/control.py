@@ -169,7 +169,9 @@ def perform(request: Request) -> tuple[int, dict[str, Any]]:
     ledger, refusals too. (HTTP status, JSON body); never raises for a person's mistake."""
     execution: str | None = None
     try:
-        execution = request.text("execution_id", required=request.action not in (Action.START, Action.UNLOCK))
+        execution = request.text(
+            "execution_id", required=request.action not in (Action.START, Action.UNLOCK, Action.WAVE)
+        )
         requested_by = None
         if execution and request.action in FOUR_EYES:
             requested_by = (store().get_state(cutover_id(execution)) or {}).get("requested_by")
@@ -530,6 +532,90 @@ def _start(request: Request, _execution: str) -> tuple[str, dict[str, Any]]:
     return f"cutover {name} requested by {who}", {"execution_id": name, "requested_by": who}
 
 
+def _send(detail_type: str, detail: dict[str, Any]) -> None:
+    resp = aws.client("events").put_events(
+        Entries=[
+            {
+                "Source": REQUEST_SOURCE,
+                "DetailType": detail_type,
+                "Detail": json.dumps(detail),
+                "EventBusName": settings().event_bus_name,
+            }
+        ]
+    )
+    if resp.get("FailedEntryCount"):
+        raise Refused(502, f"EventBridge refused the request: {resp['Entries'][0].get('ErrorMessage')}")
+
+
+def _wave(request: Request, _execution: str) -> tuple[str, dict[str, Any]]:
+    """Ticket the wave and each of its cutovers (who asked, for which plans), then send it on the bus as
+    "Wave Requested": the wave workflow starts each cutover in turn, and each one's Prepare finds the ticket
+    this wrote for it, as for a start."""
+    from cutover.errors import PlanInvalid
+    from cutover.waves import WAVE_DETAIL_TYPE, validate_wave_request
+
+    wave = request.body.get("wave")
+    if not isinstance(wave, dict):
+        raise Refused(400, f"wave: must be a mapping of fields, not {type(wave).__name__}")
+    asked = request.text("request_id")
+    detail = {**wave, "request_id": asked or wave.get("request_id") or wave.get("name")}
+    size = len(json.dumps(detail).encode())
+    if size > MAX_REQUEST_BYTES:
+        raise Refused(413, f"the wave is {size} bytes: a request carries at most {MAX_REQUEST_BYTES}; split the wave")
+    try:
+        parsed, _plans = validate_wave_request(detail)
+    except PlanInvalid as err:
+        raise Refused(400, "; ".join(err.problems)) from None
+    who = str(request.caller)
+    name = parsed.execution_id
+    if not store().put_request(name, request_digest(detail), who):
+        raise Refused(409, f"wave request {detail['request_id']!r} was already sent with other plans: use a new one")
+    cutovers = []
+    for i in range(len(parsed.cutovers)):
+        child = parsed.cutover_execution_id(i)
+        if not store().put_request(child, request_digest(parsed.cutover_plan(i)), who):
+            raise Refused(409, f"cutovers[{i}]: {child} was already requested with another plan: use a new request id")
+        cutovers.append(child)
+    _send(WAVE_DETAIL_TYPE, detail)
+    return f"wave {name} requested by {who}: {len(cutovers)} cutovers, {parsed.concurrency} at a time", {
+        "execution_id": name,
+        "requested_by": who,
+        "cutovers": cutovers,
+    }
+
+
+def _abort_wave(request: Request, execution: str) -> tuple[str, dict[str, Any]]:
+    """Halt a wave: no cutover starts after this. With ``cutovers``, abort every cutover of it running now
+    (each rolls itself back, as `cutover abort` does)."""
+    from cutover.wave_store import cutovers_of, waves
+
+    reason = request.text("reason", required=True)
+    wave = cutover_id(execution)
+    item = waves().get_wave(wave)
+    if item is None:
+        raise Refused(404, f"no wave {wave!r} in this stack")
+    who = str(request.caller)
+    halted = waves().halt(wave, f"aborted by {who}: {reason}")
+    store().record(
+        wave, "wave_abort_requested", request.who(reason=reason, cutovers=bool(request.body.get("cutovers")))
+    )
+    aborted: list[str] = []
+    if request.body.get("cutovers"):
+        running = [c["execution_id"] for c in cutovers_of(item) if c["started"] and not c["ended"]]
+        for child in running:
+            try:
+                _abort(
+                    Request(request.caller, Action.ABORT, {"reason": f"wave aborted: {reason}"}, request.origin), child
+                )
+                aborted.append(child)
+            except Refused:  # it ended meanwhile
+                continue
+    text = f"wave {wave} halted by {who}: no cutover starts after this" if halted else f"wave {wave} was halted already"
+    if aborted:
+        text += f"; aborted {', '.join(aborted)}"
+    return text, {"execution_id": wave, "aborted": aborted}
+
+
 def _new_request_id() -> str:
     import uuid
 
@@ -549,4 +635,6 @@ ACTIONS = {
     Action.RESUME: _resume,
     Action.UNLOCK: _unlock,
     Action.FINALIZE: _finalize,
+    Action.WAVE: _wave,
+    Action.ABORT_WAVE: _abort_wave,
 }
