@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from cutover.waves import WAVE_DETAIL_TYPE
 from cutover_cli import sam_template
 from cutover_cli.engine import iam, moto_adapter, world
 from cutover_cli.engine.dispatcher import Dispatcher, FakeLambdaContext, Fault, InjectedFunctionError, Invocation
@@ -35,6 +36,7 @@ from cutover_cli.engine.emulator import (
     STATE_MACHINE_NAME,
     TABLE_NAME,
     TOPIC_NAME,
+    WAVE_STATE_MACHINE_NAME,
     Emulator,
     default_session,
     function_arn,
@@ -56,6 +58,7 @@ __all__ = [
     "STATE_MACHINE_NAME",
     "TABLE_NAME",
     "TOPIC_NAME",
+    "WAVE_STATE_MACHINE_NAME",
     "FakeLambdaContext",
     "Fault",
     "InjectedFunctionError",
@@ -417,12 +420,14 @@ class LocalEngine:
         status = int(response.get("statusCode", 500))
         answer = json.loads(response.get("body") or "{}")
         for event in self._requests_sent(since):
-            self.invoke("StartCutoverFunction", {**event, **({"timing": timing} if timing else {})})
+            # The bus's rules: a start request to the start function, a wave to the wave function.
+            target = "WaveFunction" if event["detail-type"] == WAVE_DETAIL_TYPE else "StartCutoverFunction"
+            self.invoke(target, {**event, **({"timing": timing} if timing else {})})
         return status, answer
 
     def _requests_sent(self, since: int) -> list[dict[str, Any]]:
-        """The "Cutover Requested" events put on the controller's bus since call ``since``, as the start
-        rule matches them (source and detail-type) and EventBridge delivers them."""
+        """The "Cutover Requested" and "Wave Requested" events put on the controller's bus since call ``since``,
+        as their rules match them (source and detail-type) and EventBridge delivers them."""
         from cutover.steps.control import REQUEST_SOURCE
         from cutover.words import REQUEST_DETAIL_TYPE
 
@@ -431,12 +436,13 @@ class LocalEngine:
             if (service, operation) != ("events", "PutEvents"):
                 continue
             for entry in params.get("Entries") or []:
-                if entry.get("Source") == REQUEST_SOURCE and entry.get("DetailType") == REQUEST_DETAIL_TYPE:
+                kind = entry.get("DetailType")
+                if entry.get("Source") == REQUEST_SOURCE and kind in (REQUEST_DETAIL_TYPE, WAVE_DETAIL_TYPE):
                     events.append(
                         {
                             "version": "0",
                             "id": str(uuid.uuid4()),
-                            "detail-type": REQUEST_DETAIL_TYPE,
+                            "detail-type": kind,
                             "source": REQUEST_SOURCE,
                             "account": ACCOUNT,
                             "time": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -446,6 +452,9 @@ class LocalEngine:
                         }
                     )
         return events
+
+    def wave_execution_arn(self, execution_id: str) -> str:
+        return self.emulator.wave_state_machine_arn.replace(":stateMachine:", ":execution:") + f":{execution_id}"
 
     def wait(self, execution_arn: str, timeout: float = 120.0) -> RunResult:
         """The cutover's end, as soon as moto reports it (no polling in-process), following it into every
@@ -498,7 +507,13 @@ class LocalEngine:
         from cutover_cli.control_client import EngineControl
         from cutover_cli.operator import Operator, Stack
 
-        stack = Stack(self.state_machine_arn, BUS_NAME, TABLE_NAME, self.topic_arn)
+        stack = Stack(
+            self.state_machine_arn,
+            BUS_NAME,
+            TABLE_NAME,
+            self.topic_arn,
+            wave_state_machine_arn=self.emulator.wave_state_machine_arn,
+        )
         control = EngineControl(self, local_identity(identity or "operator"), timing=FAST_TIMING)
         return Operator(stack, self.client, self.table(), control)
 

@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None, operator: Any = None) -> int:
         from cutover_cli.local_server import serve
 
         return serve(args)
-    if args.command in ("wave", "wave-status", "rehearse-wave"):
+    if args.command in ("wave", "wave-status", "abort-wave", "rehearse-wave"):
         from cutover_cli.wave.commands import run_wave_command
 
         return run_wave_command(args, operator)

@@ -30,6 +30,7 @@ from cutover_cli.local_engine import (
     STATE_MACHINE_NAME,
     TABLE_NAME,
     TOPIC_NAME,
+    WAVE_STATE_MACHINE_NAME,
 )
 from cutover_cli.operator import Operator, OperatorError, Stack, stack_from_cloudformation, stack_name_from_samconfig
 
@@ -48,7 +49,9 @@ def local_operator(identity: str | None = None) -> Operator:
         return session.client(service, endpoint_url=endpoint)  # type: ignore[call-overload]
 
     state_machine = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}"
-    stack = Stack(state_machine, BUS_NAME, TABLE_NAME, f"arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC_NAME}", control_url)
+    waves = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{WAVE_STATE_MACHINE_NAME}"
+    topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC_NAME}"
+    stack = Stack(state_machine, BUS_NAME, TABLE_NAME, topic, control_url, waves)
     who = identity or os.environ.get("CUTOVER_LOCAL_IDENTITY") or "operator"
     table = session.resource("dynamodb", endpoint_url=endpoint).Table(TABLE_NAME)
     return Operator(stack, client, table, HttpLocalControl(control_url, who))

@@ -40,6 +40,7 @@ class Stack:
     table_name: str
     topic_arn: str
     control_url: str = ""
+    wave_state_machine_arn: str = ""
 
     def execution_arn(self, execution_id: str) -> str:
         if execution_id.startswith("arn:"):
@@ -78,6 +79,7 @@ def stack_from_cloudformation(cloudformation: Any, stack_name: str) -> Stack:
         outputs["TableName"],
         outputs["TopicArn"],
         outputs["ControlUrl"],
+        outputs.get("WaveStateMachineArn", ""),  # a stack deployed before waves ran on Step Functions has none
     )
 
 

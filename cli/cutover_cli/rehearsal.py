@@ -208,7 +208,7 @@ class Rehearsal:
         """Request the cutover through the control function (request id ``name``), as `cutover start` does."""
         from cutover.steps.start import execution_name
 
-        plan = self._plan_for_engine()
+        plan = self.plan_for_engine()
         # The execution's name, known before it runs: several rehearsals may share an engine's hooks.
         self.execution_id = execution_name({**(plan if isinstance(plan, dict) else {}), "request_id": name}, "")
         self.observer("start", {"plan": self.plan_data.get("name") if isinstance(self.plan_data, dict) else None})
@@ -362,7 +362,8 @@ class Rehearsal:
         self._sync_signals()
         return records
 
-    def _plan_for_engine(self) -> Any:
+    def plan_for_engine(self) -> Any:
+        """The plan as the engine runs it: its records' zones mapped to the zones this world made."""
         data = copy.deepcopy(self.plan_data)
         if isinstance(data, dict) and isinstance(data.get("records"), list):
             for rec in data["records"]:

@@ -136,14 +136,21 @@ def _only(tpl: dict[str, Any], *types: str) -> tuple[str, dict[str, Any]]:
     return next(iter(found.items()))
 
 
-def state_machine_resource(tpl: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """(logical id, resource) of the template's only state machine."""
-    return _only(tpl, *STATE_MACHINE_TYPES)
+CUTOVER_STATE_MACHINE = "CutoverStateMachine"
+WAVE_STATE_MACHINE = "WaveStateMachine"
 
 
-def definition_substitutions(tpl: dict[str, Any]) -> dict[str, Any]:
-    """The state machine's DefinitionSubstitutions (values are intrinsic functions, unresolved)."""
-    _, resource = state_machine_resource(tpl)
+def state_machine_resource(tpl: dict[str, Any], logical_id: str = CUTOVER_STATE_MACHINE) -> tuple[str, dict[str, Any]]:
+    """(logical id, resource) of one of the template's state machines (default: the cutover workflow)."""
+    machines = resources_of_type(tpl, *STATE_MACHINE_TYPES)
+    if logical_id not in machines:
+        raise ValueError(f"no state machine {logical_id} in the template (it has {sorted(machines) or 'none'})")
+    return logical_id, machines[logical_id]
+
+
+def definition_substitutions(tpl: dict[str, Any], logical_id: str = CUTOVER_STATE_MACHINE) -> dict[str, Any]:
+    """A state machine's DefinitionSubstitutions (values are intrinsic functions, unresolved)."""
+    _, resource = state_machine_resource(tpl, logical_id)
     subs = resource.get("Properties", {}).get("DefinitionSubstitutions", {})
     return dict(subs)
 
@@ -186,12 +193,12 @@ def _get_att_target(value: Any) -> tuple[str, str] | None:
     return None
 
 
-def function_for_substitution(tpl: dict[str, Any]) -> dict[str, str]:
+def function_for_substitution(tpl: dict[str, Any], logical_id: str = CUTOVER_STATE_MACHINE) -> dict[str, str]:
     """Substitution name -> logical id of the function whose ARN it carries
     (e.g. ``"PrepareFunctionArn" -> "PrepareFunction"``)."""
     names = set(resources_of_type(tpl, FUNCTION_TYPE))
     out: dict[str, str] = {}
-    for sub, value in definition_substitutions(tpl).items():
+    for sub, value in definition_substitutions(tpl, logical_id).items():
         target = _get_att_target(value)
         if target and target[0] in names and target[1] == "Arn":
             out[sub] = target[0]

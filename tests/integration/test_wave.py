@@ -1,12 +1,13 @@
-"""Waves end to end on the local engine: `cutover rehearse-wave` (a wave of 6 plans with one failing, with
-and without halt_on_failure), and `cutover wave` + `cutover wave-status` driving the real start function
-through an injected operator."""
+"""Waves end to end on the local engine, through the wave workflow (statemachine/wave.asl.json): `cutover
+rehearse-wave` (a wave of 6 plans with one failing, with and without halt_on_failure), `cutover wave` +
+`cutover wave-status` through the control function, and an aborted wave."""
 
 from __future__ import annotations
 
 import argparse
 import copy
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,10 @@ import yaml
 
 from cutover.history import LIMIT, PAYLOAD_LIMIT
 from cutover_cli.local_engine import LocalEngine
-from cutover_cli.main import _parser
+from cutover_cli.main import _parser, main
 from cutover_cli.operator import Operator
 from cutover_cli.wave import (
+    WaveRouter,
     build_wave_world,
     load_wave_file,
     rehearse_wave,
@@ -180,73 +182,167 @@ def engine() -> Iterator[LocalEngine]:
         yield eng
 
 
-def wave_operator(engine: LocalEngine, path: Path) -> Operator:
+def wave_operator(engine: LocalEngine, path: Path) -> tuple[Operator, WaveRouter]:
     """An operator on the engine, with each plan's world built by its rehearsal and the scenarios' timelines
-    applied through the wave's router (the start function starts the executions, so each rehearsal is told
-    its execution id). The plans name the hosted zone by its real-world id: requests are delivered with the
-    emulator's zone id, as `cutover local` does. The operator reads the emulator under the router's lock
-    (the emulator is not thread-safe; DynamoDB is)."""
+    applied through the wave's router (the wave workflow starts the executions, so each rehearsal is told
+    its execution id). The plans name the hosted zone by its real-world id: the wave is sent with the
+    emulator's zone id, as `cutover local` does."""
     wave = load_wave_file(path)
     router, rehearsals = build_wave_world(engine, wave, wave_scenarios(wave))
     for i, rehearsal in enumerate(rehearsals):
         rehearsal.execution_id = wave.execution_id(i)
     zone_map = rehearsals[0].zone_map
     op = engine.operator(identity=WHO)
-    start = op.start
+    call = op.control.call
 
-    def start_in_emulator(plan_data: dict[str, Any], request_id: str | None = None) -> str:
-        data = copy.deepcopy(plan_data)
-        for rec in data["records"]:
-            rec["hosted_zone_id"] = zone_map[rec["hosted_zone_id"]]
-        return start(data, request_id=request_id)
+    def call_in_emulator(body: dict[str, Any]) -> dict[str, Any]:
+        body = copy.deepcopy(body)
+        for plan in (body.get("wave") or {}).get("cutovers") or []:
+            for rec in plan["records"]:
+                rec["hosted_zone_id"] = zone_map[rec["hosted_zone_id"]]
+        return call(body)
 
-    op.start = router.guard(start_in_emulator)  # type: ignore[method-assign]
-    op.status = router.guard(op.status)
-    op.store.add_to_wave = router.guard(op.store.add_to_wave)
-    op.store.wave_members = router.guard(op.store.wave_members)
-    return op
+    op.control.call = router.guard(call_in_emulator)  # type: ignore[method-assign]
+    return op, router
 
 
-def test_cutover_wave_starts_six_at_most_three_at_once_then_wave_status_summarises(
+def notified(engine: LocalEngine, event: str) -> list[dict[str, Any]]:
+    return [n for n in engine.notifications() if n.get("event") == event]
+
+
+def test_cutover_wave_runs_on_the_wave_workflow_at_most_three_at_once_then_wave_status_summarises(
     engine: LocalEngine, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Given wave-6 and the controller on the local engine, when `cutover wave` drives it, then it starts six
-    executions through the start function, never more than three running (by its own start/end lines and by
-    the executions' dates), records each in the wave, exits 1 (one rolled back) after a summary; and
-    `wave-status` shows 5 COMPLETED and 1 ROLLED_BACK; no lock is left."""
-    op = wave_operator(engine, WAVE_6)
-    code = run_wave_command(command("wave", str(WAVE_6), "--interval", "0.2"), op)
+    """Given wave-6 (app-4's alarm fires) and the controller on the local engine, when `cutover wave --watch`
+    sends it, then the wave workflow starts six executions of the cutover workflow, never more than three at
+    once, goes on after app-4 rolls back, and the command exits 1 after a summary; `wave-status` shows 5
+    COMPLETED and 1 ROLLED_BACK; WaveStarted and WaveCompleted were told; no lock is left."""
+    op, _router = wave_operator(engine, WAVE_6)
+    code = run_wave_command(command("wave", str(WAVE_6), "--watch", "--interval", "0.1"), op)
     out, err = capsys.readouterr()
     assert code == 1, err
-    lines = out.splitlines()
-    events = [(line.split()[0], line.split()[1]) for line in lines if line.startswith(("started ", "ended "))]
-    assert [e for e in events if e[0] == "started"] == [("started", f"app-{i + 1}-wave-6-{i}") for i in range(6)]
-    assert len([e for e in events if e[0] == "ended"]) == 6
-    assert max_running(events, start="started", end="ended") == 3
+    assert out.splitlines()[0] == "wave-6"
+    assert "wave wave-6 requested by" in err and "follow it with: cutover wave-status wave-6 --watch" in err
     assert "ended app-4-wave-6-3 (app-4): ROLLED_BACK - alarm app-4-5xx is ALARM" in out
     assert "outcomes: 5 COMPLETED, 1 ROLLED_BACK" in out
+    assert "wave wave-6: SUCCEEDED, PARTIAL" in out
 
     executions = engine.client("stepfunctions").list_executions(stateMachineArn=engine.state_machine_arn)["executions"]
     assert sorted(e["name"] for e in executions) == sorted(f"app-{i + 1}-wave-6-{i}" for i in range(6))
     assert max_overlap(executions) <= 3
-    members = op.store.wave_members("wave-6")
-    assert [(m["order"], m["plan_name"], m["execution_id"]) for m in members] == [
-        (i, f"app-{i + 1}", f"app-{i + 1}-wave-6-{i}") for i in range(6)
-    ]
     assert locks(engine) == []
 
     assert run_wave_command(command("wave-status", "wave-6", "--json"), op) == 0
     summary = json.loads(capsys.readouterr().out)
+    assert (summary["status"], summary["outcome"], summary["halted"]) == ("SUCCEEDED", "PARTIAL", None)
     assert summary["outcomes"] == {"COMPLETED": 5, "ROLLED_BACK": 1}
-    assert [(c["plan"], c["outcome"]) for c in summary["cutovers"]] == [
-        (f"app-{i + 1}", "ROLLED_BACK" if i == 3 else "COMPLETED") for i in range(6)
+    assert [(c["plan"], c["status"], c["outcome"]) for c in summary["cutovers"]] == [
+        (f"app-{i + 1}", "ENDED", "ROLLED_BACK" if i == 3 else "COMPLETED") for i in range(6)
     ]
     assert summary["cutovers"][3]["reason"] == "alarm app-4-5xx is ALARM"
-    assert all(c["status"] in ("SUCCEEDED", "FAILED") for c in summary["cutovers"])
 
-    assert run_wave_command(command("wave-status", "wave-6"), op) == 0
-    table = capsys.readouterr().out
-    assert "app-4-wave-6-3" in table and "outcomes: 5 COMPLETED, 1 ROLLED_BACK" in table
+    [started] = notified(engine, "WaveStarted")
+    assert (started["execution_id"], started["concurrency"], len(started["cutovers"])) == ("wave-6", 3, 6)
+    [completed] = notified(engine, "WaveCompleted")
+    assert completed["outcome"] == "PARTIAL" and completed["outcomes"] == {"COMPLETED": 5, "ROLLED_BACK": 1}
+    assert [c["outcome"] for c in completed["cutovers"]] == ["COMPLETED"] * 3 + ["ROLLED_BACK"] + ["COMPLETED"] * 2
+
+    # The wave's own execution: within Step Functions' limits, as AWS counts them.
+    arn = engine.wave_execution_arn("wave-6")
+    history = engine.history(arn)
+    assert 0 < len(history) < LIMIT
+    assert max(len(json.dumps(e.get("stateEnteredEventDetails", {}).get("input", ""))) for e in history) < PAYLOAD_LIMIT
+
+    # Sent again: the same wave, nothing started twice.
+    assert run_wave_command(command("wave", str(WAVE_6)), op) == 0
+    capsys.readouterr()
+    assert (
+        len(engine.client("stepfunctions").list_executions(stateMachineArn=engine.state_machine_arn)["executions"]) == 6
+    )
 
     assert run_wave_command(command("wave-status", "no-such-wave"), op) == 1
     assert "no wave 'no-such-wave'" in capsys.readouterr().err
+
+
+def test_an_aborted_wave_starts_no_more_and_its_running_cutovers_roll_back(
+    engine: LocalEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Given wave-6 sent, with its first three cutovers held at their first bake evaluation, when an operator
+    aborts the wave with --cutovers, then the three running ones roll back to their snapshots, the other three
+    never start (SKIPPED), the wave says who halted it, and no lock is left."""
+    op, router = wave_operator(engine, WAVE_6)
+    held = threading.Semaphore(0)
+    release = threading.Event()
+
+    def hold(function: str, payload: dict[str, Any]) -> None:
+        doc = (payload.get("state") or {}).get("cutover") or {}
+        baking = function == "EvaluateGatesFunction" and (doc.get("progress") or {}).get("phase") == "bake"
+        if baking and not release.is_set():
+            held.release()
+            release.wait(60)
+        if function == "WaveFunction" and payload.get("action") == "may_start" and payload["index"] >= 3:
+            release.wait(60)
+        router.before_invoke(function, payload)
+
+    engine.dispatcher.before_invoke = hold
+    assert run_wave_command(command("wave", str(WAVE_6)), op) == 0
+    for _ in range(3):
+        assert held.acquire(timeout=60), "three cutovers should be baking"
+    assert main(["abort-wave", "wave-6", "--reason", "change window closed", "--cutovers"], operator=op) == 0
+    said = capsys.readouterr().out
+    assert "wave wave-6 halted by" in said and "aborted app-1-wave-6-0, app-2-wave-6-1, app-3-wave-6-2" in said
+    release.set()
+
+    assert run_wave_command(command("wave-status", "wave-6", "--watch", "--interval", "0.1", "--json"), op) == 1
+    summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert summary["status"] == "SUCCEEDED" and summary["outcome"] == "HALTED"
+    assert summary["halted"] == f"aborted by {WHO}: change window closed"
+    assert [(c["plan"], c["outcome"]) for c in summary["cutovers"]] == [
+        ("app-1", "ROLLED_BACK"),
+        ("app-2", "ROLLED_BACK"),
+        ("app-3", "ROLLED_BACK"),
+        ("app-4", "SKIPPED"),
+        ("app-5", "SKIPPED"),
+        ("app-6", "SKIPPED"),
+    ]
+    zone = engine.client("route53").list_hosted_zones()["HostedZones"][0]["Id"].rsplit("/", 1)[-1]
+    for n in range(1, 4):
+        assert engine.weights(zone, f"app{n}.example.com", "CNAME") == {"legacy": 100, "aws": 0}
+    executions = engine.client("stepfunctions").list_executions(stateMachineArn=engine.state_machine_arn)["executions"]
+    assert sorted(e["name"] for e in executions) == [f"app-{i + 1}-wave-6-{i}" for i in range(3)]
+    assert locks(engine) == []
+    kinds = [e["kind"] for e in engine.ledger("wave-6")]
+    assert kinds.count("wave_cutover_skipped") == 3 and "wave_abort_requested" in kinds
+
+
+def test_the_control_function_refuses_a_bad_wave_before_anything_starts(engine: LocalEngine) -> None:
+    """Waves come in through the control function, which judges them as it judges a start: an invalid wave
+    is refused naming every problem; the same request id with other plans is refused; an unknown wave cannot
+    be aborted; a caller outside StarterPrincipals may not send one. Nothing is started by any of them."""
+    wave = load_wave_file(WAVE_6)
+    from cutover_cli.wave.drive import wave_detail
+
+    detail = wave_detail(wave)
+    broken = {**detail, "concurrency": 0, "cutovers": [detail["cutovers"][0], detail["cutovers"][0]]}
+    status, answer = engine.control({"action": "wave", "wave": broken}, WHO)
+    assert status == 400
+    assert answer["error"].split("; ") == [
+        "concurrency: must be at least 1",
+        "cutovers[1]: record app1.example.com in zone Z0123456789ABCDEFGHIJ is also in cutovers[0]: a record is "
+        "moved by one cutover of a wave",
+    ]
+
+    small = {**detail, "cutovers": detail["cutovers"][:1]}
+    assert engine.control({"action": "wave", "wave": small}, WHO)[0] == 200
+    other = {**detail, "cutovers": detail["cutovers"][1:2]}
+    status, answer = engine.control({"action": "wave", "wave": other}, WHO)
+    assert status == 409 and "already sent with other plans" in answer["error"]
+
+    status, answer = engine.control({"action": "abort-wave", "execution_id": "nope", "reason": "x"}, WHO)
+    assert (status, answer["error"]) == (404, "no wave 'nope' in this stack")
+
+    engine.configure(STARTER_PRINCIPALS="arn:aws:iam::123456789012:role/release-*")
+    status, answer = engine.control({"action": "wave", "wave": {**small, "request_id": "again"}}, WHO)
+    assert status == 403 and answer["error"].startswith(f"{WHO} may not wave")
+    started = engine.client("stepfunctions").list_executions(stateMachineArn=engine.emulator.wave_state_machine_arn)
+    assert [e["name"] for e in started["executions"]] == ["wave-6"]

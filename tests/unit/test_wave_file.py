@@ -13,14 +13,11 @@ import pytest
 import yaml
 
 from cutover.errors import PlanInvalid
-from cutover.ledger import Store
 from cutover.plan import parse_document, plan_json_schema
 from cutover.steps.start import execution_name
-from cutover_cli.operator import OperatorError
+from cutover_cli.operator import Operator, OperatorError, Stack
 from cutover_cli.wave import (
-    START_GRACE_SECONDS,
     Wave,
-    WaveDriver,
     add_wave_commands,
     load_wave_file,
     rehearsal_exit_status,
@@ -336,157 +333,168 @@ def test_rehearsal_exit_status() -> None:
 # ------------------------------------------------------------- cutover wave
 
 
-class FakeStore:
+class FakeControl:
     def __init__(self) -> None:
-        self.waves: dict[str, dict[str, dict[str, Any]]] = {}
+        self.bodies: list[dict[str, Any]] = []
 
-    def add_to_wave(self, wave: str, execution_id: str, plan_name: str, order: int) -> None:
-        self.waves.setdefault(wave, {})[execution_id] = {
-            "execution_id": execution_id,
-            "plan_name": plan_name,
-            "order": order,
-            "added_at": "now",
-        }
-
-    def wave_members(self, wave: str) -> list[dict[str, Any]]:
-        return sorted(self.waves.get(wave, {}).values(), key=lambda m: m["order"])
+    def call(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.bodies.append(body)
+        if body["action"] == "abort-wave":
+            return {"message": f"wave {body['execution_id']} halted"}
+        cutovers = [f"{p['name']}-{body['wave']['name']}-{i}" for i, p in enumerate(body["wave"]["cutovers"])]
+        return {"execution_id": body["wave"]["name"], "cutovers": cutovers, "message": "wave requested"}
 
 
-class FakeOperator:
-    """Each cutover runs for ``polls[plan]`` looks at its status, then ends in ``outcomes[plan]``."""
+class FakeTable:
+    """The controller's table, for the wave's record and ledger only."""
 
-    def __init__(self, outcomes: dict[str, str], polls: dict[str, int] | None = None, refuse: tuple[str, ...] = ()):
-        self.outcomes, self.polls, self.refuse = outcomes, polls or {}, refuse
-        self.store = FakeStore()
-        self.looks: dict[str, int] = {}
-        self.running: set[str] = set()
-        self.most_running = 0
-        self.started: list[str] = []
+    def __init__(self, items: list[dict[str, Any]]):
+        self.items = items
 
-    def start(self, plan_data: dict[str, Any], request_id: str | None = None) -> str:
-        if plan_data["name"] in self.refuse:
-            raise OperatorError("EventBridge refused the request: nope")
-        execution_id = execution_name({**plan_data, "request_id": request_id}, "")
-        self.started.append(execution_id)
-        self.running.add(execution_id)
-        self.most_running = max(self.most_running, len(self.running))
-        return execution_id
+    def get_item(self, Key: dict[str, Any], **_: Any) -> dict[str, Any]:
+        found = [i for i in self.items if (i["pk"], i["sk"]) == (Key["pk"], Key["sk"])]
+        return {"Item": found[0]} if found else {}
 
-    def status(self, execution_id: str) -> dict[str, Any]:
-        name = execution_id.split("-wave-")[0]
-        self.looks[execution_id] = self.looks.get(execution_id, 0) + 1
-        if execution_id not in self.started:
-            raise OperatorError(f"no cutover {execution_id!r} in this stack")
-        if self.looks[execution_id] <= self.polls.get(name, 1):
-            return {"status": "RUNNING", "outcome": None, "reason": None}
-        self.running.discard(execution_id)
-        outcome = self.outcomes.get(name, "COMPLETED")
-        reason = None if outcome == "COMPLETED" else f"{name} broke"
-        return {"status": "SUCCEEDED" if outcome == "COMPLETED" else "FAILED", "outcome": outcome, "reason": reason}
+    def query(self, **kwargs: Any) -> dict[str, Any]:
+        return {"Items": []}
 
 
-def six_plans(tmp_path: Path, **wave: Any) -> Wave:
-    plans = [plan(f"app-{n}", f"app{n}.example.com") for n in range(1, 7)]
-    return load_wave_file(wave_dir(tmp_path, plans, name="wave", **wave))
+class FakeSfn:
+    def __init__(self, executions: dict[str, dict[str, Any]]):
+        self.executions = executions
+
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        name = executionArn.rsplit(":", 1)[-1]
+        if name not in self.executions:
+            raise ClientError({"Error": {"Code": "ExecutionDoesNotExist", "Message": "no"}}, "DescribeExecution")
+        return self.executions[name]
 
 
-def drive(wave: Wave, op: FakeOperator) -> tuple[dict[str, Any], list[str]]:
-    lines: list[str] = []
-    clock = iter(range(10**6))
-    result = WaveDriver(wave, op, interval=10, say=lines.append, sleep=lambda s: None, clock=lambda: next(clock)).run()
-    return result, lines
-
-
-def test_the_driver_keeps_to_the_concurrency_and_goes_on_after_a_rollback(tmp_path: Path) -> None:
-    """A wave of 6 plans with one failing: all six start, never more than three at once, one ROLLED_BACK."""
-    op = FakeOperator({"app-4": "ROLLED_BACK"}, polls={"app-1": 5, "app-2": 1, "app-3": 3})
-    result, lines = drive(six_plans(tmp_path, concurrency=3), op)
-    assert op.most_running == 3
-    assert op.started == [f"app-{n}-wave-{n - 1}" for n in range(1, 7)]
-    assert result["outcomes"] == {"COMPLETED": 5, "ROLLED_BACK": 1}
-    assert result["skipped"] == [] and result["halted"] is False
-    assert [c["plan"] for c in result["cutovers"]] == [f"app-{n}" for n in range(1, 7)]
-    assert [m["execution_id"] for m in op.store.wave_members("wave")] == op.started
-    assert "ended app-4-wave-3 (app-4): ROLLED_BACK - app-4 broke" in lines
-    assert lines[:3] == [f"started app-{n}-wave-{n - 1} (app-{n}); {n} of 3 running" for n in (1, 2, 3)]
-    assert lines[3] == "ended app-2-wave-1 (app-2): COMPLETED"  # app-2 ends first, and app-4 takes its place
-    assert lines[4] == "started app-4-wave-3 (app-4); 3 of 3 running"
-    assert wave_exit_status(result) == 1
-
-
-def test_the_driver_halts_on_failure_and_lets_running_ones_finish(tmp_path: Path) -> None:
-    op = FakeOperator({"app-2": "ROLLED_BACK"}, polls={"app-1": 4, "app-2": 1})
-    result, lines = drive(six_plans(tmp_path, concurrency=2, halt_on_failure=True), op)
-    assert op.started == ["app-1-wave-0", "app-2-wave-1"]
-    assert result["halted"] is True
-    assert [(c["plan"], c["outcome"]) for c in result["cutovers"]] == [("app-1", "COMPLETED"), ("app-2", "ROLLED_BACK")]
-    assert [s["plan"] for s in result["skipped"]] == ["app-3", "app-4", "app-5", "app-6"]
-    assert "halting: 4 cutover(s) will not start (halt_on_failure); 1 running go on" in lines
-    assert lines[-1] == "skipped cutovers[5] (app-6): the wave halted"
-    assert wave_exit_status(result) == 1
-
-
-def test_a_cutover_that_never_appears_or_is_refused_ends_not_started(tmp_path: Path) -> None:
-    """EventBridge delivers a moment after the request: no execution yet is fine for a while, not for ever."""
-
-    class Undelivered(FakeOperator):
-        def start(self, plan_data: dict[str, Any], request_id: str | None = None) -> str:
-            execution_id = super().start(plan_data, request_id)
-            if plan_data["name"] == "app-2":
-                self.started.remove(execution_id)
-                self.running.discard(execution_id)
-            return execution_id
-
-    op = Undelivered({}, refuse=("app-3",))
-    wave = load_wave_file(
-        wave_dir(tmp_path, [plan(f"app-{n}", f"app{n}.example.com") for n in (1, 2, 3)], name="wave", concurrency=3)
+def fake_operator(items: list[dict[str, Any]], executions: dict[str, dict[str, Any]]) -> Operator:
+    stack = Stack(
+        "arn:aws:states:us-east-1:1:stateMachine:s-cutover",
+        "bus",
+        "t",
+        "topic",
+        "url",
+        "arn:aws:states:us-east-1:1:stateMachine:s-wave",
     )
-    result, lines = drive(wave, op)
-    by_plan = {c["plan"]: c for c in result["cutovers"]}
-    assert by_plan["app-1"]["outcome"] == "COMPLETED"
-    assert by_plan["app-2"]["status"] == "NOT_STARTED"
-    assert by_plan["app-2"]["reason"].startswith(f"no execution appeared within {START_GRACE_SECONDS:.0f} s")
-    assert op.looks["app-2-wave-1"] > 10  # it was looked at for the whole grace period
-    assert by_plan["app-3"] == {
-        "index": 2,
-        "plan": "app-3",
-        "execution_id": None,
-        "status": "NOT_STARTED",
-        "outcome": None,
-        "reason": "the request failed: EventBridge refused the request: nope",
+    sfn = FakeSfn(executions)
+    return Operator(stack, lambda service: sfn, FakeTable(items), FakeControl())
+
+
+WAVE_ITEM = {
+    "pk": "WAVE#wave",
+    "sk": "WAVE",
+    "name": "wave",
+    "concurrency": 2,
+    "halt_on_failure": True,
+    "cutovers": [{"index": i, "plan": f"app-{i + 1}", "execution_id": f"app-{i + 1}-wave-{i}"} for i in range(4)],
+    "started_0": {"execution_id": "app-1-wave-0", "at": "t0"},
+    "ended_0": {"outcome": "COMPLETED", "reason": None, "at": "t1"},
+    "started_1": {"execution_id": "app-2-wave-1", "at": "t0"},
+    "ended_1": {"outcome": "ROLLED_BACK", "reason": "alarm app-2-5xx is ALARM", "at": "t2"},
+    "started_2": {"execution_id": "app-3-wave-2", "at": "t1"},
+    "halted": "cutover app-2-wave-1 ended ROLLED_BACK: halt_on_failure",
+}
+
+
+def test_wave_status_reads_each_cutover_from_the_waves_record() -> None:
+    """A wave halted by app-2's rollback while app-3 runs: app-1 ENDED COMPLETED, app-2 ENDED ROLLED_BACK with
+    its reason, app-3 RUNNING, app-4 SKIPPED (the wave is halted); the execution still RUNNING."""
+    op = fake_operator([WAVE_ITEM], {"wave": {"status": "RUNNING"}})
+    summary = wave_status(op, "wave")
+    assert [(c["plan"], c["status"], c["outcome"]) for c in summary["cutovers"]] == [
+        ("app-1", "ENDED", "COMPLETED"),
+        ("app-2", "ENDED", "ROLLED_BACK"),
+        ("app-3", "RUNNING", None),
+        ("app-4", "SKIPPED", "SKIPPED"),
+    ]
+    assert summary["cutovers"][1]["reason"] == "alarm app-2-5xx is ALARM"
+    assert (summary["status"], summary["outcome"]) == ("RUNNING", None)
+    assert summary["outcomes"] == {"COMPLETED": 1, "ROLLED_BACK": 1, "RUNNING": 1, "SKIPPED": 1}
+    assert summary["skipped"] == [{"index": 3, "plan": "app-4"}]
+    assert wave_exit_status(summary) == 1
+
+
+def test_wave_status_of_a_wave_not_recorded_yet_or_unknown() -> None:
+    assert wave_status(fake_operator([], {"wave": {"status": "RUNNING"}}), "wave")["cutovers"] == []
+    with pytest.raises(OperatorError, match="no wave 'nope' in this stack"):
+        wave_status(fake_operator([], {}), "nope")
+    old_stack = fake_operator([], {})
+    old_stack.stack = Stack("arn:aws:states:us-east-1:1:stateMachine:s-cutover", "bus", "t", "topic", "url")
+    with pytest.raises(OperatorError, match="no wave workflow"):
+        wave_status(old_stack, "wave")
+
+
+def test_watch_says_each_start_end_skip_and_the_halt_once_then_returns_the_end() -> None:
+    """Three looks at a wave: app-1 running; then app-1 completed and app-2 rolled back (halted); then the
+    execution ended with app-3 skipped. Each line is said once."""
+    item = {**WAVE_ITEM, "cutovers": WAVE_ITEM["cutovers"][:3]}
+    looks = [
+        (
+            {k: v for k, v in item.items() if k not in ("ended_0", "started_1", "ended_1", "started_2", "halted")},
+            "RUNNING",
+        ),
+        ({k: v for k, v in item.items() if k != "started_2"}, "RUNNING"),
+        ({k: v for k, v in item.items() if k != "started_2"}, "SUCCEEDED"),
+    ]
+    lines: list[str] = []
+    state = {"n": 0}
+    op = fake_operator([], {})
+
+    def sleep(_: float) -> None:
+        state["n"] += 1
+
+    def status(operator: Operator, wave_id: str) -> dict[str, Any]:
+        record, status = looks[min(state["n"], 2)]
+        operator.store.table.items = [record]
+        operator.client("stepfunctions").executions = {"wave": {"status": status}}
+        return wave_status_for_real(operator, wave_id)
+
+    import cutover_cli.wave.drive as drive
+
+    wave_status_for_real = drive.wave_status
+    drive.wave_status = status  # type: ignore[assignment]
+    try:
+        summary = drive.watch_wave(op, "wave", interval=1, say=lines.append, sleep=sleep)
+    finally:
+        drive.wave_status = wave_status_for_real  # type: ignore[assignment]
+    assert lines == [
+        "started app-1-wave-0 (app-1)",  # the first look
+        "ended app-1-wave-0 (app-1): COMPLETED",  # the second, cutover by cutover
+        "started app-2-wave-1 (app-2)",
+        "ended app-2-wave-1 (app-2): ROLLED_BACK - alarm app-2-5xx is ALARM",
+        "skipped app-3-wave-2 (app-3): SKIPPED - cutover app-2-wave-1 ended ROLLED_BACK: halt_on_failure",
+        "halted: cutover app-2-wave-1 ended ROLLED_BACK: halt_on_failure",
+    ]
+    assert summary["status"] == "SUCCEEDED" and state["n"] == 2  # two waits between three looks
+
+
+def test_cutover_wave_sends_the_wave_with_its_plans_inlined_and_returns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = wave_dir(tmp_path, two_plans(), concurrency=1)
+    op = fake_operator([], {})
+    assert run_wave_command(parse("wave", str(path), "--request-id", "night-2"), op) == 0
+    out, err = capsys.readouterr()
+    assert out == "wave-1\n"
+    assert "follow it with: cutover wave-status wave-1 --watch" in err
+    [body] = op.control.bodies  # type: ignore[attr-defined]
+    assert body["action"] == "wave" and body["request_id"] == "night-2"
+    assert (body["wave"]["name"], body["wave"]["concurrency"], body["wave"]["halt_on_failure"]) == ("wave-1", 1, False)
+    assert [p["name"] for p in body["wave"]["cutovers"]] == ["orders-a", "orders-b"]
+
+    assert run_wave_command(parse("abort-wave", "wave-1", "--reason", "window closed", "--cutovers"), op) == 0
+    assert capsys.readouterr().out == "wave wave-1 halted\n"
+    assert op.control.bodies[-1] == {  # type: ignore[attr-defined]
+        "action": "abort-wave",
+        "execution_id": "wave-1",
+        "reason": "window closed",
+        "cutovers": True,
     }
-    assert result["outcomes"] == {"COMPLETED": 1, "NOT_STARTED": 2}
-    assert "ended cutovers[2] (app-3): NOT_STARTED - the request failed: EventBridge refused the request: nope" in lines
-    assert wave_exit_status(result) == 1
-
-
-def test_cutover_wave_and_wave_status_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    wave_path = wave_dir(tmp_path, two_plans(), concurrency=1)
-    op = FakeOperator({})
-    assert run_wave_command(parse("wave", str(wave_path), "--interval", "0.001"), op) == 0
-    out = capsys.readouterr().out
-    assert "started orders-a-wave-1-0 (orders-a); 1 of 1 running" in out
-    assert "outcomes: 2 COMPLETED" in out
-
-    assert run_wave_command(parse("wave-status", "wave-1", "--json"), op) == 0
-    summary = json.loads(capsys.readouterr().out)
-    assert summary == {
-        "wave": "wave-1",
-        "cutovers": [
-            {
-                "order": i,
-                "plan": name,
-                "execution_id": f"{name}-wave-1-{i}",
-                "status": "SUCCEEDED",
-                "outcome": "COMPLETED",
-                "reason": None,
-            }
-            for i, name in enumerate(["orders-a", "orders-b"])
-        ],
-        "outcomes": {"COMPLETED": 2},
-    }
-    assert run_wave_command(parse("wave-status", "nope"), op) == 1
-    assert "cutover wave-status: no wave 'nope' in this stack" in capsys.readouterr().err
 
 
 def test_cutover_wave_with_an_invalid_wave_exits_2_before_touching_anything(
@@ -505,67 +513,16 @@ def test_cutover_wave_with_an_invalid_wave_exits_2_before_touching_anything(
     ]
 
 
-def test_wave_status_counts_running_and_requested_ones_by_status() -> None:
-    op = FakeOperator({}, polls={"a": 99})
-    op.store.add_to_wave("w", "a-wave-0", "a", 0)
-    op.started.append("a-wave-0")
-    op.store.add_to_wave("w", "b-wave-1", "b", 1)  # recorded, but its execution is not there (yet)
-    summary = wave_status(op, "w")
-    assert summary["outcomes"] == {"RUNNING": 1, "REQUESTED": 1}
-    assert summary["cutovers"][1]["reason"].startswith("no execution yet")
-
-
 # ---------------------------------------------------------------- commands
 
 
 def test_each_command_has_an_example_and_its_exit_statuses(capsys: pytest.CaptureFixture[str]) -> None:
-    for command in ("wave", "wave-status", "rehearse-wave"):
+    for command in ("wave", "wave-status", "abort-wave", "rehearse-wave"):
         with pytest.raises(SystemExit):
             parse(command, "--help")
         text = capsys.readouterr().out
         assert "example:" in text and "exit status:" in text, command
     args = parse("wave", "w.yaml")
-    assert (args.interval, args.local, args.stack, args.region) == (10.0, False, None, None)
+    assert (args.interval, args.watch, args.local, args.stack, args.region) == (10.0, False, False, None, None)
     with pytest.raises(SystemExit):
         parse("wave", "w.yaml", "--interval", "0")
-
-
-# ------------------------------------------------------------- the table
-
-
-class PagedTable:
-    """A Table resource whose query answers one item per page."""
-
-    def __init__(self) -> None:
-        self.items: list[dict[str, Any]] = []
-
-    def put_item(self, Item: dict[str, Any]) -> None:
-        self.items = [i for i in self.items if (i["pk"], i["sk"]) != (Item["pk"], Item["sk"])] + [Item]
-
-    def query(self, **kwargs: Any) -> dict[str, Any]:
-        pk = kwargs["ExpressionAttributeValues"][":pk"]
-        matching = [i for i in self.items if i["pk"] == pk]
-        start = kwargs.get("ExclusiveStartKey", {}).get("n", 0)
-        page: dict[str, Any] = {"Items": matching[start : start + 1]}
-        if start + 1 < len(matching):
-            page["LastEvaluatedKey"] = {"n": start + 1}
-        return page
-
-
-def test_store_records_wave_members_and_lists_them_in_order_across_pages() -> None:
-    table = PagedTable()
-    store = Store(table)
-    store.add_to_wave("w", "c-w-2", "c", 2)
-    store.add_to_wave("w", "a-w-0", "a", 0)
-    store.add_to_wave("w", "b-w-1", "b", 1)
-    store.add_to_wave("w", "a-w-0", "a", 0)  # a wave run again: the same item
-    store.add_to_wave("other", "x-other-0", "x", 0)
-    members = store.wave_members("w")
-    assert [(m["order"], m["plan_name"], m["execution_id"]) for m in members] == [
-        (0, "a", "a-w-0"),
-        (1, "b", "b-w-1"),
-        (2, "c", "c-w-2"),
-    ]
-    assert {item["pk"] for item in table.items} == {"WAVE#w", "WAVE#other"}
-    assert all(item["expires_at"] > 0 and item["added_at"] for item in table.items)
-    assert store.wave_members("none") == []

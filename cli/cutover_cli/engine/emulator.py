@@ -25,6 +25,8 @@ from cutover_cli import sam_template
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 STATE_MACHINE_NAME = "cutover"
+# As the template names it, `${AWS::StackName}-wave`, for the local stack ("local", engine/iam.py).
+WAVE_STATE_MACHINE_NAME = "local-wave"
 TOPIC_NAME = "cutover-notifications"
 BUS_NAME = "cutover"
 TABLE_NAME = "cutover-table"
@@ -99,11 +101,15 @@ def template() -> dict[str, Any]:
 
 
 @cache
-def definition() -> str:
-    """statemachine/cutover.asl.json with every substitution made, as the engine deploys it."""
-    text = (sam_template.repo_root() / "statemachine" / "cutover.asl.json").read_text()
-    for sub, logical_id in sam_template.function_for_substitution(template()).items():
+def definition(machine: str = sam_template.CUTOVER_STATE_MACHINE, **others: str) -> str:
+    """A state machine's definition (statemachine/cutover.asl.json by default) with every substitution made,
+    as the engine deploys it: the functions' ARNs, the partition, and ``others`` (name -> value)."""
+    _, resource = sam_template.state_machine_resource(template(), machine)
+    text = (sam_template.repo_root() / str(resource["Properties"]["DefinitionUri"])).read_text()
+    for sub, logical_id in sam_template.function_for_substitution(template(), machine).items():
         text = text.replace("${" + sub + "}", function_arn(logical_id))
+    for sub, value in others.items():
+        text = text.replace("${" + sub + "}", value)
     text = text.replace("${Partition}", "aws")
     leftover = [part.split("}")[0] for part in text.split("${")[1:]]
     if leftover:
@@ -160,6 +166,7 @@ class Emulator:
         self._mock: Any = None
         self._saved_env: dict[str, str | None] = {}
         self.state_machine_arn = ""
+        self.wave_state_machine_arn = ""
         self.topic_arn = ""
 
     def start(self) -> None:
@@ -235,6 +242,13 @@ class Emulator:
             type="STANDARD",
         )["stateMachineArn"]
         self.set_env("STATE_MACHINE_ARN", self.state_machine_arn)
+        self.wave_state_machine_arn = self.client("stepfunctions").create_state_machine(
+            name=WAVE_STATE_MACHINE_NAME,
+            definition=definition(sam_template.WAVE_STATE_MACHINE, CutoverStateMachineArn=self.state_machine_arn),
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/cutover-wave-state-machine",
+            type="STANDARD",
+        )["stateMachineArn"]
+        self.set_env("WAVE_STATE_MACHINE_ARN", self.wave_state_machine_arn)
 
     def describe(self, execution_arn: str) -> dict[str, Any]:
         return dict(self.client("stepfunctions").describe_execution(executionArn=execution_arn))

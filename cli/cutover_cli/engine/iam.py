@@ -89,6 +89,7 @@ class LocalStack:
     topic_arn: str
     bus_name: str
     state_machine_arn: str
+    wave_state_machine_arn: str = ""
 
     @property
     def state_machine_name(self) -> str:
@@ -105,7 +106,9 @@ class LocalStack:
         if resource_type == "AWS::Events::EventBus":
             return self.bus_name
         if resource_type in sam_template.STATE_MACHINE_TYPES:
-            return self.state_machine_arn
+            return (
+                self.wave_state_machine_arn if logical_id == sam_template.WAVE_STATE_MACHINE else self.state_machine_arn
+            )
         if resource_type == "AWS::Logs::LogGroup":
             return f"/aws/lambda/local-{logical_id}"
         return f"local-{logical_id}"
@@ -140,6 +143,7 @@ class LocalStack:
             f"arn:aws:sns:{e.REGION}:{e.ACCOUNT}:{e.TOPIC_NAME}",
             e.BUS_NAME,
             f"arn:aws:states:{e.REGION}:{e.ACCOUNT}:stateMachine:{e.STATE_MACHINE_NAME}",
+            f"arn:aws:states:{e.REGION}:{e.ACCOUNT}:stateMachine:{e.WAVE_STATE_MACHINE_NAME}",
         )
 
 
@@ -150,7 +154,8 @@ def sam_translate(
     template: dict[str, Any], definition: dict[str, Any], parameter_values: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """A SAM template through the SAM translator, offline (as ``sam validate`` runs it): local code locations
-    become placeholder S3 URIs and the state machine gets ``definition`` inline."""
+    become placeholder S3 URIs and the cutover state machine gets ``definition`` inline (the others their
+    own file's)."""
     import boto3
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator
@@ -162,8 +167,12 @@ def sam_translate(
             if isinstance(props.get(key), str):
                 props[key] = f"s3://placeholder-bucket/{logical_id}"
         if "DefinitionUri" in props:
-            props.pop("DefinitionUri")
-            props["Definition"] = definition
+            uri = props.pop("DefinitionUri")
+            props["Definition"] = (
+                definition
+                if uri == "statemachine/cutover.asl.json"
+                else json.loads((sam_template.repo_root() / str(uri)).read_text())
+            )
     translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name="us-east-1"))
     # SAM ships the managed policy names it needs; nothing is looked up in an account.
     translated: dict[str, Any] = translator.translate(

@@ -9,22 +9,25 @@ A wave file names its plans and how many may run at once::
       - plan: plans/orders.yaml            # relative to the wave file
         scenario: scenarios/orders.yaml    # only for rehearse-wave
 
-- ``cutover wave WAVE`` starts each cutover as its own execution (its own request, its own record
-  locks) through the operator's start, records it in the wave, and starts the next when one ends;
-- ``cutover wave-status NAME`` summarises the cutovers recorded in a wave;
-- ``cutover rehearse-wave WAVE`` runs the whole wave on one local engine, one rehearsal per
+- ``cutover wave WAVE`` sends the wave to the controller (the control function tickets it and each of its
+  cutovers for you); the wave workflow (statemachine/wave.asl.json) runs each cutover as its own execution
+  (its own record locks), at most ``concurrency`` at once, on Step Functions: nobody's terminal stays open;
+- ``cutover wave-status ID [--watch]`` reads the wave's execution and its record;
+- ``cutover abort-wave ID --reason TEXT [--cutovers]`` halts it (and aborts its running cutovers);
+- ``cutover rehearse-wave WAVE`` runs the same wave workflow on the local engine, one rehearsal per
   cutover, each in the world its scenario describes.
 
 A wave goes on when one of its cutovers rolls back (the cutovers are independent: each
 rolls back only its own records) unless the file sets ``halt_on_failure``; then no cutover
-starts after the first one that ends other than COMPLETED, and the running ones go on.
+starts after the first one that ends other than COMPLETED, and the running ones go on. The
+workflow enforces both (layers/cutover/cutover/steps/wave.py).
 
 One module per job:
 
 - :mod:`~cutover_cli.wave.model`: the wave file, its validation, rehearse-wave's checks of the scenarios;
 - :mod:`~cutover_cli.wave.router`: the local engine's hooks shared by a wave's rehearsals;
 - :mod:`~cutover_cli.wave.rehearse`: `cutover rehearse-wave`'s driver, on the rehearsals' virtual clock;
-- :mod:`~cutover_cli.wave.drive`: `cutover wave`'s driver against a controller, and `cutover wave-status`;
+- :mod:`~cutover_cli.wave.drive`: `cutover wave`, `wave-status` and `abort-wave` against a controller;
 - :mod:`~cutover_cli.wave.commands`: the commands' arguments and runs;
 - :mod:`~cutover_cli.wave.render`: the summary table.
 
@@ -32,6 +35,7 @@ The names below are re-exported so ``from cutover_cli.wave import ...`` keeps wo
 """
 
 from cutover_cli.wave.commands import (
+    ABORT_WAVE_HELP,
     REHEARSE_WAVE_HELP,
     WAVE_HELP,
     WAVE_STATUS_HELP,
@@ -41,8 +45,10 @@ from cutover_cli.wave.commands import (
 from cutover_cli.wave.drive import (
     NO_EXECUTION_YET,
     START_GRACE_SECONDS,
-    WaveDriver,
-    run_wave,
+    abort_wave,
+    submit_wave,
+    watch_wave,
+    wave_detail,
     wave_exit_status,
     wave_status,
 )
@@ -70,6 +76,7 @@ from cutover_cli.wave.rehearse import (
 from cutover_cli.wave.router import WaveRouter, build_wave_world
 
 __all__ = [
+    "ABORT_WAVE_HELP",
     "EXIT_INVALID",
     "EXIT_NOT_OK",
     "EXIT_OK",
@@ -87,16 +94,18 @@ __all__ = [
     "Observer",
     "Wave",
     "WaveCutover",
-    "WaveDriver",
     "WaveRouter",
+    "abort_wave",
     "add_wave_commands",
     "build_wave_world",
     "load_wave_file",
     "rehearsal_exit_status",
     "rehearse_wave",
-    "run_wave",
     "run_wave_command",
+    "submit_wave",
     "validate_wave",
+    "watch_wave",
+    "wave_detail",
     "wave_exit_status",
     "wave_scenarios",
     "wave_status",

@@ -1,172 +1,170 @@
-"""`cutover wave` and `cutover wave-status` against a deployed controller: the driver that starts each
-cutover through the operator, at most ``concurrency`` at once, and the summary of a recorded wave."""
+"""`cutover wave` and `cutover wave-status` against a controller: the wave is sent to the control function
+(which tickets it for you, as a start) and runs on Step Functions (the wave workflow), with nobody's terminal
+open; `--watch` and `wave-status` read the wave's execution and its record in the table."""
 
 from __future__ import annotations
 
+import json
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
+from cutover.wave_store import WaveStore, cutovers_of
 from cutover_cli.operator import Operator, OperatorError
 from cutover_cli.wave.model import EXIT_NOT_OK, EXIT_OK, Wave
 
-# On AWS the request reaches the start function through EventBridge: the execution appears a moment
-# after `start`. Past this, a cutover with no execution was refused (CutoverRejected) or never delivered.
+# On AWS the request reaches the wave function through EventBridge: the execution appears a moment later.
 START_GRACE_SECONDS = 300.0
 NO_EXECUTION_YET = (
-    "no execution yet: the request is on its way, or the controller refused it (see its CutoverRejected notification)"
+    "no execution yet: the request is on its way, or the controller refused it (see its WaveCompleted notification)"
 )
 
 
-@dataclass
-class _Running:
-    index: int
-    execution_id: str
-    requested_at: float
-
-
-def _ended(
-    index: int, plan: str, execution_id: str | None, status: str, outcome: str | None, reason: str | None
-) -> dict[str, Any]:
+def wave_detail(wave: Wave) -> dict[str, Any]:
+    """The wave as the control function takes it: its plans inlined."""
     return {
-        "index": index,
-        "plan": plan,
-        "execution_id": execution_id,
-        "status": status,
-        "outcome": outcome,
-        "reason": reason,
+        "name": wave.name,
+        "concurrency": wave.concurrency,
+        "halt_on_failure": wave.halt_on_failure,
+        "cutovers": [c.plan.to_data() for c in wave.cutovers],
     }
 
 
-class WaveDriver:
-    """Runs a wave against a controller (`cutover wave`): at most ``concurrency`` cutovers at once."""
+def submit_wave(wave: Wave, operator: Operator, request_id: str | None = None) -> dict[str, Any]:
+    """Send the wave; the answer names its execution and its cutovers'. Sent again with the same request id,
+    it finds the same wave (nothing starts twice)."""
+    body: dict[str, Any] = {"action": "wave", "wave": wave_detail(wave)}
+    if request_id:
+        body["request_id"] = request_id
+    return operator.control.call(body)
 
-    def __init__(
-        self,
-        wave: Wave,
-        operator: Operator,
-        interval: float = 10.0,
-        say: Callable[[str], None] = print,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ):
-        self.wave, self.op, self.interval, self.say, self.sleep, self.clock = (
-            wave,
-            operator,
-            interval,
-            say,
-            sleep,
-            clock,
-        )
-        self.pending: deque[int] = deque(range(len(wave.cutovers)))
-        self.running: dict[int, _Running] = {}
-        self.done: dict[int, dict[str, Any]] = {}
-        self.halted = False
 
-    def run(self) -> dict[str, Any]:
-        self._fill()
-        while self.running:
-            if not self._poll():
-                self.sleep(self.interval)
-            self._fill()
-        skipped = [{"index": i, "plan": self.wave.cutovers[i].plan.name} for i in self.pending]
-        for item in skipped:
-            self.say(f"skipped cutovers[{item['index']}] ({item['plan']}): the wave halted")
-        cutovers = [self.done[i] for i in sorted(self.done)]
+def abort_wave(operator: Operator, wave_id: str, reason: str, cutovers: bool) -> str:
+    if not reason.strip():
+        raise OperatorError("an abort needs a reason (--reason TEXT): it goes into the ledger and the notifications")
+    answer = operator.control.call(
+        {"action": "abort-wave", "execution_id": wave_id, "reason": reason, "cutovers": cutovers}
+    )
+    return str(answer["message"])
+
+
+def _execution(operator: Operator, wave_id: str) -> dict[str, Any] | None:
+    machine = operator.stack.wave_state_machine_arn
+    if not machine:
+        raise OperatorError("this stack has no wave workflow (output WaveStateMachineArn): deploy this version")
+    arn = machine.replace(":stateMachine:", ":execution:") + f":{wave_id}"
+    try:
+        return dict(operator.client("stepfunctions").describe_execution(executionArn=arn))
+    except ClientError as err:
+        if err.response["Error"]["Code"] == "ExecutionDoesNotExist":
+            return None
+        raise
+
+
+def _cutover_status(entry: dict[str, Any], wave_ended: bool, halted: str | None) -> tuple[str, str | None, str | None]:
+    """(status, outcome, reason) of one cutover of the wave, from the wave's record."""
+    ended = entry.get("ended")
+    if ended:
+        return "ENDED", ended.get("outcome"), ended.get("reason")
+    if entry.get("started"):
+        return "RUNNING", None, None
+    if wave_ended or halted:
+        return "SKIPPED", "SKIPPED", halted
+    return "PENDING", None, None
+
+
+def wave_status(operator: Operator, wave_id: str) -> dict[str, Any]:
+    """The wave's execution (RUNNING, SUCCEEDED...), its outcome once ended, what halted it, and each cutover:
+    PENDING, RUNNING, ENDED (with its outcome and reason) or SKIPPED. Raises OperatorError for an unknown wave."""
+    execution = _execution(operator, wave_id)
+    item = WaveStore(operator.store.table).get_wave(wave_id)
+    if execution is None and item is None:
+        raise OperatorError(f"no wave {wave_id!r} in this stack")
+    status = str(execution["status"]) if execution else "REQUESTED"
+    output = json.loads(execution.get("output") or "{}") if execution else {}
+    if item is None:  # rejected before it was recorded, or not prepared yet
+        rejected = [e["data"] for e in operator.store.ledger(wave_id) if e["kind"] == "wave_rejected"]
+        reason = rejected[0]["reason"] if rejected else (NO_EXECUTION_YET if execution is None else None)
         return {
-            "wave": self.wave.name,
-            "halted": self.halted,
-            "cutovers": cutovers,
-            "outcomes": dict(Counter(str(c["outcome"] or c["status"]) for c in cutovers)),
-            "skipped": skipped,
+            "wave": wave_id,
+            "execution_id": wave_id,
+            "status": status,
+            "outcome": "REJECTED" if rejected else None,
+            "halted": None,
+            "reason": reason,
+            "cutovers": [],
+            "outcomes": {},
+            "skipped": [],
         }
-
-    def _fill(self) -> None:
-        while self.pending and not self.halted and len(self.running) < self.wave.concurrency:
-            i = self.pending.popleft()
-            plan = self.wave.cutovers[i].plan
-            try:
-                execution_id = self.op.start(plan.to_data(), request_id=self.wave.request_id(i))
-            except (OperatorError, BotoCoreError, ClientError) as err:
-                self._finish(_ended(i, plan.name, None, "NOT_STARTED", None, f"the request failed: {err}"))
-                continue
-            self.op.store.add_to_wave(self.wave.name, execution_id, plan.name, i)
-            self.running[i] = _Running(i, execution_id, self.clock())
-            self.say(f"started {execution_id} ({plan.name}); {len(self.running)} of {self.wave.concurrency} running")
-
-    def _poll(self) -> bool:
-        """Look at every running cutover once; True when one ended."""
-        ended = False
-        for i, run in list(self.running.items()):
-            plan = self.wave.cutovers[i].plan.name
-            try:
-                status = self.op.status(run.execution_id)
-            except OperatorError:  # no execution (yet): EventBridge delivers a moment after the request
-                if self.clock() - run.requested_at < START_GRACE_SECONDS:
-                    continue
-                reason = (
-                    f"no execution appeared within {START_GRACE_SECONDS:.0f} s of the request: it was refused "
-                    "(see the CutoverRejected notification) or never delivered"
-                )
-                status = {"status": "NOT_STARTED", "outcome": None, "reason": reason}
-            if status["status"] == "RUNNING":
-                continue
-            del self.running[i]
-            self._finish(_ended(i, plan, run.execution_id, status["status"], status["outcome"], status["reason"]))
-            ended = True
-        return ended
-
-    def _finish(self, entry: dict[str, Any]) -> None:
-        self.done[entry["index"]] = entry
-        outcome = entry["outcome"] or entry["status"]
-        what = entry["execution_id"] or f"cutovers[{entry['index']}]"
-        self.say(f"ended {what} ({entry['plan']}): {outcome}" + (f" - {entry['reason']}" if entry["reason"] else ""))
-        if outcome != "COMPLETED" and self.wave.halt_on_failure and not self.halted:
-            self.halted = True
-            if self.pending:
-                self.say(
-                    f"halting: {len(self.pending)} cutover(s) will not start (halt_on_failure); "
-                    f"{len(self.running)} running go on"
-                )
-
-
-def run_wave(wave: Wave, operator: Operator, interval: float = 10.0, say: Callable[[str], None] = print) -> dict:
-    return WaveDriver(wave, operator, interval=interval, say=say).run()
-
-
-def wave_exit_status(result: dict[str, Any]) -> int:
-    """0 when every started cutover COMPLETED and none was skipped."""
-    completed = all((c["outcome"] or c["status"]) == "COMPLETED" for c in result["cutovers"])
-    return EXIT_OK if completed and not result["skipped"] else EXIT_NOT_OK
-
-
-def wave_status(operator: Operator, name: str) -> dict[str, Any]:
-    """The cutovers recorded in wave ``name``, each with its status; raises OperatorError for an unknown wave."""
-    members = operator.store.wave_members(name)
-    if not members:
-        raise OperatorError(f"no wave {name!r} in this stack (`cutover wave` records its cutovers as it starts them)")
+    halted = item.get("halted")
     cutovers = []
-    for member in members:
-        try:
-            status = operator.status(member["execution_id"])
-        except OperatorError:  # requested, but no execution (yet)
-            status = {"status": "REQUESTED", "outcome": None, "reason": NO_EXECUTION_YET}
+    for entry in cutovers_of(item):
+        state, outcome, reason = _cutover_status(entry, status != "RUNNING", halted)
         cutovers.append(
             {
-                "order": member["order"],
-                "plan": member["plan_name"],
-                "execution_id": member["execution_id"],
-                "status": status["status"],
-                "outcome": status["outcome"],
-                "reason": status["reason"],
+                "index": entry["index"],
+                "plan": entry["plan"],
+                "execution_id": entry["execution_id"],
+                "status": state,
+                "outcome": outcome,
+                "reason": reason,
             }
         )
     return {
-        "wave": name,
+        "wave": item.get("name"),
+        "execution_id": wave_id,
+        "status": status,
+        "outcome": output.get("outcome") if isinstance(output, dict) else None,
+        "halted": halted,
+        "reason": None,
         "cutovers": cutovers,
         "outcomes": dict(Counter(str(c["outcome"] or c["status"]) for c in cutovers)),
+        "skipped": [{"index": c["index"], "plan": c["plan"]} for c in cutovers if c["status"] == "SKIPPED"],
     }
+
+
+def watch_wave(
+    operator: Operator,
+    wave_id: str,
+    interval: float = 10.0,
+    say: Callable[[str], None] = print,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Any]:
+    """Follow the wave until its execution ends, one line per cutover started, ended or skipped, and when it
+    halts. The wave runs on without this: stopping the watch stops nothing."""
+    seen: set[tuple[int, str]] = set()
+    halted_said = False
+    since = clock()
+    while True:
+        try:
+            summary = wave_status(operator, wave_id)
+        except OperatorError:
+            if clock() - since > START_GRACE_SECONDS:
+                raise
+            sleep(interval)
+            continue
+        for c in summary["cutovers"]:
+            if c["status"] in ("RUNNING", "ENDED") and (c["index"], "started") not in seen:
+                seen.add((c["index"], "started"))
+                say(f"started {c['execution_id']} ({c['plan']})")
+            if c["status"] in ("ENDED", "SKIPPED") and (c["index"], "ended") not in seen:
+                seen.add((c["index"], "ended"))
+                reason = f" - {c['reason']}" if c["reason"] else ""
+                verb = "ended" if c["status"] == "ENDED" else "skipped"
+                say(f"{verb} {c['execution_id']} ({c['plan']}): {c['outcome']}{reason}")
+        if summary["halted"] and not halted_said:
+            halted_said = True
+            say(f"halted: {summary['halted']}")
+        if summary["status"] not in ("RUNNING", "REQUESTED"):
+            return summary
+        sleep(interval)
+
+
+def wave_exit_status(result: dict[str, Any]) -> int:
+    """0 when every cutover COMPLETED and none was skipped."""
+    completed = bool(result["cutovers"]) and all(c["outcome"] == "COMPLETED" for c in result["cutovers"])
+    return EXIT_OK if completed and not result["skipped"] else EXIT_NOT_OK

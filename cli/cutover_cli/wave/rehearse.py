@@ -1,14 +1,18 @@
-"""`cutover rehearse-wave`'s driver: every cutover of a wave rehearsed on one local engine, at most
-``concurrency`` at once, halting as the wave file says.
+"""`cutover rehearse-wave`'s driver: the wave workflow itself (statemachine/wave.asl.json) runs on the local
+engine, each cutover its own execution of the cutover workflow started by the wave's Map state, each in the
+world its scenario describes.
 
-The rehearsal keeps its own clock per cutover (virtual seconds: the check intervals and TTLs
-its workflow waited), and the wave is scheduled on that clock: a cutover "ends" in the order of
-its virtual end time (then wave-file order), and the next one starts then. So which cutovers a
-halt skips, and everything printed, is the same on every run, whatever the threads did.
+The rehearsal keeps its own clock per cutover (virtual seconds: the check intervals and TTLs its workflow
+waited), and the wave is scheduled on that clock. The wave workflow's two steps that decide what happens
+next, ``may_start`` (is the wave still starting cutovers?) and ``record`` (what did this cutover end as; does
+it halt the wave?), are held here until the virtual clock reaches them: a cutover "ends" in the order of its
+virtual end time (then wave-file order), and the next one starts then. So which cutovers a halt skips, and
+everything printed, is the same on every run, whatever the threads did; the decisions are the workflow's.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -19,15 +23,55 @@ from cutover_cli.wave.model import EXIT_NOT_OK, EXIT_OK, Wave, wave_scenarios
 from cutover_cli.wave.router import WaveRouter, build_wave_world
 
 if TYPE_CHECKING:
-    from cutover_cli.local_engine import LocalEngine
+    from cutover_cli.local_engine import Invocation, LocalEngine
     from cutover_cli.rehearsal import Rehearsal
     from cutover_cli.scenario import Scenario
 
-# A rehearsed cutover still running after this many real seconds is stuck.
+# A rehearsed cutover (or a held step of the wave) still waiting after this many real seconds is stuck.
 REHEARSAL_TIMEOUT_SECONDS = 300.0
 REHEARSAL_POLL_SECONDS = 0.05
+WAVE_FUNCTION = "WaveFunction"
+HELD = {"may_start": "may_start", "record": "record", "follow": "record"}
 
 Observer = Callable[[str, dict[str, Any]], None]
+
+
+class _Held:
+    """The wave workflow's may_start and record steps of each cutover, each held until the driver lets it run.
+    They wait in the workflow's own threads (a Map iteration's), outside the router's lock."""
+
+    def __init__(self, router: WaveRouter):
+        self.router = router
+        self.lock = threading.Lock()
+        self.opened: dict[tuple[str, int], threading.Event] = {}
+        self.recorded: dict[int, threading.Event] = {}
+
+    def _event(self, table: dict[Any, threading.Event], key: Any) -> threading.Event:
+        with self.lock:
+            return table.setdefault(key, threading.Event())
+
+    def open(self, step: str, index: int) -> None:
+        self._event(self.opened, (step, index)).set()
+
+    def wait_recorded(self, index: int) -> None:
+        if not self._event(self.recorded, index).wait(REHEARSAL_TIMEOUT_SECONDS):
+            raise TimeoutError(f"the wave never recorded its cutover {index}")
+
+    def before_invoke(self, function: str, payload: dict[str, Any]) -> None:
+        step = HELD.get(str(payload.get("action"))) if function == WAVE_FUNCTION else None
+        if step is not None:
+            index = int(payload["index"])
+            if not self._event(self.opened, (step, index)).wait(REHEARSAL_TIMEOUT_SECONDS):
+                raise TimeoutError(f"the wave's {step} of cutover {index} was never let through")
+        self.router.before_invoke(function, payload)
+
+    def after_invoke(self, record: Invocation) -> None:
+        payload = record.payload
+        result = record.result if isinstance(record.result, dict) else {}
+        recorded = record.function == WAVE_FUNCTION and HELD.get(str(payload.get("action"))) == "record"
+        if recorded and record.error is None and "pending" not in result:
+            self._event(self.recorded, int(payload["index"])).set()
+        self.router.after_invoke(record)
 
 
 @dataclass
@@ -53,7 +97,7 @@ def _expected_outcome(scenario: Scenario) -> str | None:
 
 
 class _WaveRehearsal:
-    """Schedules the wave's rehearsals on the virtual clock (see the module's docstring)."""
+    """Runs the wave workflow and schedules its held steps on the virtual clock (see the module's docstring)."""
 
     def __init__(
         self,
@@ -66,13 +110,18 @@ class _WaveRehearsal:
     ):
         self.engine, self.wave, self.scenarios, self.rehearsals, self.say = engine, wave, scenarios, rehearsals, say
         self.lock = router.lock
+        self.held = _Held(router)
+        engine.dispatcher.before_invoke = self.held.before_invoke
+        engine.after_invoke = self.held.after_invoke
         self.pending: deque[int] = deque(range(len(wave.cutovers)))
         self.running: dict[int, _Slot] = {}
         self.done: dict[int, dict[str, Any]] = {}
         self.halted = False
         self.now_v = 0
+        self.wave_id = ""
 
     def run(self) -> dict[str, Any]:
+        self._submit()
         self._fill()
         while self.running:
             self._refresh()
@@ -82,9 +131,12 @@ class _WaveRehearsal:
                 continue
             self._end(slot)
             self._fill()
+        for index in self.pending:  # halted: the workflow's may_start says so, and skips them
+            self.held.open("may_start", index)
         skipped = [{"index": i, "plan": self.wave.cutovers[i].plan.name} for i in self.pending]
         for item in skipped:
             self.say("skipped", item)
+        workflow = self._finished()
         cutovers = [self.done[i] for i in sorted(self.done)]
         return {
             "wave": self.wave.name,
@@ -92,23 +144,56 @@ class _WaveRehearsal:
             "cutovers": cutovers,
             "outcomes": dict(Counter(str(c["outcome"]) for c in cutovers)),
             "skipped": skipped,
+            "workflow": workflow,
         }
+
+    def _submit(self) -> None:
+        """Send the wave as `cutover wave` does: through the control function, which tickets it."""
+        from cutover_cli.operator import OperatorError
+
+        detail = {
+            "name": self.wave.name,
+            "concurrency": self.wave.concurrency,
+            "halt_on_failure": self.wave.halt_on_failure,
+            "cutovers": [r.plan_for_engine() for r in self.rehearsals],
+        }
+        from cutover_cli.engine.emulator import FAST_TIMING
+
+        # The engine's short waits, as a rehearsed start gets them (LocalEngine.start).
+        timing = {**FAST_TIMING, **self.rehearsals[0].timing}
+        with self.lock:
+            status, answer = self.engine.control({"action": "wave", "wave": detail}, "rehearsal", timing=timing)
+        if status != 200:
+            raise OperatorError(f"the controller refused the wave ({status}): {answer.get('error')}")
+        self.wave_id = str(answer["execution_id"])
+        for rehearsal, child in zip(self.rehearsals, answer["cutovers"], strict=True):
+            rehearsal.execution_id = child  # the router sends each cutover's hooks to its rehearsal
 
     def _fill(self) -> None:
         while self.pending and not self.halted and len(self.running) < self.wave.concurrency:
             i = self.pending.popleft()
-            name = self.wave.request_id(i)
-            with self.lock:
-                arn = self.rehearsals[i].start(name)
-            self.running[i] = _Slot(i, self.rehearsals[i], arn, self.now_v, time.monotonic())
-            self.say("start", {"index": i, "plan": self.wave.cutovers[i].plan.name, "execution_id": name})
+            rehearsal = self.rehearsals[i]
+            rehearsal.observer("start", {"plan": self.wave.cutovers[i].plan.name})
+            arn = self.engine.execution_arn(str(rehearsal.execution_id))
+            self.running[i] = _Slot(i, rehearsal, arn, self.now_v, time.monotonic())
+            self.say(
+                "start", {"index": i, "plan": self.wave.cutovers[i].plan.name, "execution_id": self.wave.request_id(i)}
+            )
+            self.held.open("may_start", i)
 
     def _refresh(self) -> None:
+        from botocore.exceptions import ClientError
+
         sfn = self.engine.client("stepfunctions")
         for slot in self.running.values():
             if slot.end_v is not None:
                 continue
-            if sfn.describe_execution(executionArn=slot.execution_arn)["status"] != "RUNNING":
+            try:
+                with self.lock:
+                    status = sfn.describe_execution(executionArn=slot.execution_arn)["status"]
+            except ClientError:  # the workflow has not started it yet
+                status = "RUNNING"
+            if status != "RUNNING":
                 slot.result = self.engine.wait(slot.execution_arn)
                 slot.end_v = slot.start_v + int(slot.rehearsal.t)
             elif time.monotonic() - slot.started_real > REHEARSAL_TIMEOUT_SECONDS:
@@ -128,12 +213,16 @@ class _WaveRehearsal:
         return None if blocked else first
 
     def _end(self, slot: _Slot) -> None:
+        from cutover.wave_store import waves
         from cutover_cli.rehearsal import expectation_met
 
         del self.running[slot.index]
         self.now_v = slot.end_v or self.now_v
+        self.held.open("record", slot.index)  # the workflow records it now, on the virtual clock
+        self.held.wait_recorded(slot.index)
         with self.lock:
             output = slot.rehearsal.collect(slot.result)["output"]
+            halted = (waves().get_wave(self.wave_id) or {}).get("halted")
         scenario = self.scenarios[slot.index]
         met, problems = expectation_met(scenario, output)
         entry = {
@@ -149,9 +238,30 @@ class _WaveRehearsal:
         }
         self.done[slot.index] = entry
         self.say("end", {**entry, "index": slot.index, "problems": problems})
-        if self.wave.halt_on_failure and output["outcome"] != "COMPLETED" and not self.halted:
+        if halted and not self.halted:
             self.halted = True
             self.say("halt", {**entry, "index": slot.index, "remaining": len(self.pending)})
+
+    def _finished(self) -> dict[str, Any]:
+        """The wave execution's end: its outcome (the workflow's own summary) and what it cost."""
+        import json
+
+        from cutover_cli.engine import moto_adapter
+
+        arn = self.engine.wave_execution_arn(self.wave_id)
+        if not moto_adapter.wait_until_ended(arn, REHEARSAL_TIMEOUT_SECONDS) and self.engine.emulator.in_process:
+            raise TimeoutError(f"the wave {self.wave_id} still running after {REHEARSAL_TIMEOUT_SECONDS:.0f} s")
+        with self.lock:
+            desc = self.engine.emulator.describe(arn)
+            history = self.engine.history(arn)
+        summary = json.loads(desc.get("output") or "{}")
+        return {
+            "execution_id": self.wave_id,
+            "status": desc["status"],
+            "outcome": summary.get("outcome"),
+            "history_events": len(history),
+            "state_transitions": sum(1 for e in history if str(e.get("type", "")).endswith("StateEntered")),
+        }
 
 
 def rehearse_wave(wave: Wave, observer: Observer | None = None, engine: LocalEngine | None = None) -> dict[str, Any]:

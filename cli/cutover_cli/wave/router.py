@@ -48,7 +48,7 @@ class WaveRouter:
         engine.invoke = self.guard(engine.invoke)  # one handler at a time (see above)
         engine.on_check_wait = self.on_check_wait
         engine.on_approval = self.on_approval
-        engine.before_invoke = self.before_invoke
+        engine.dispatcher.before_invoke = self.before_invoke
         engine.after_invoke = self.after_invoke
         engine.serve("mgn", "DescribeSourceServers", self.serve_mgn)
         engine.serve("dms", "DescribeReplicationTasks", self.serve_dms_tasks)
