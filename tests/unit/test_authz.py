@@ -34,7 +34,7 @@ PRINCIPALS = Principals(
 # caller -> the actions it may do under PRINCIPALS (requested by nobody in particular).
 MAY = {
     ALICE: set(Action),  # the approver role is also a starter and an operator here
-    CI: {Action.START},
+    CI: {Action.START, Action.WAVE},  # a starter sends cutovers, alone or as a wave
     ONCALL_USER: {a for a, r in ROLE_OF.items() if r is Role.OPERATOR},
     STRANGER: set(),
     OTHER_ACCOUNT: set(),

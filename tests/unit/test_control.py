@@ -38,7 +38,11 @@ def test_a_well_formed_request() -> None:
         (request({"action": "pause"}, method="GET"), 405, "send actions as POST with a JSON body"),
         (request("{not json"), 400, "the body is not JSON: Expecting property name enclosed in double quotes"),
         (request([1, 2]), 400, "the body must be a JSON object, not list"),
-        (request({"action": "delete-everything"}), 400, "action: 'delete-everything' is not one of start, approve"),
+        (
+            request({"action": "delete-everything"}),
+            400,
+            "action: 'delete-everything' is not one of start, wave, approve",
+        ),
         (request({}), 400, "action: None is not one of"),
         ({"requestContext": {}, "body": "!!!", "isBase64Encoded": True}, 400, "the body is not valid base64 text"),
         (request({"action": "pause", "pad": "x" * MAX_BODY_BYTES}), 413, f"the body is over {MAX_BODY_BYTES} bytes"),
