@@ -242,7 +242,8 @@ def finish(event: dict[str, Any]) -> dict[str, Any]:
     outcomes = dict(Counter(c["outcome"] for c in cutovers))
     halted = item.get("halted")
     every = bool(cutovers) and all(c["outcome"] == "COMPLETED" for c in cutovers)
-    outcome = "COMPLETED" if every else ("HALTED" if halted else "PARTIAL")
+    skipped = any(c["outcome"] == SKIPPED for c in cutovers)
+    outcome = "COMPLETED" if every else ("HALTED" if skipped else "PARTIAL")
     summary = {
         "wave": item.get("name"),
         "execution_id": wave_id,
