@@ -14,9 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cutover import route53, signals, weights
+from cutover import policy, route53, signals, weights
 from cutover.errors import RecordsInvalid
 from cutover.plan import Plan, normalize_name
+from cutover.signals.alarms import health_check_eligibility, health_check_regions
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class Allowed:
 @dataclass
 class Readiness:
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    fail_safe: dict[str, str | None] = field(default_factory=dict)
     gates: list[dict[str, Any]] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
     rollback: dict[str, Any] = field(default_factory=dict)
@@ -43,6 +46,8 @@ class Readiness:
         return {
             "ready": not self.problems,
             "problems": self.problems,
+            "warnings": self.warnings,
+            "fail_safe": self.fail_safe,
             "records": self.records,
             "weights_now": self.snapshot_weights,
             "gates": self.gates,
@@ -79,9 +84,22 @@ def readiness(plan: Plan, client: Callable[[str], Any], allowed: Allowed) -> Rea
         )
         if check.status == "missing":
             out.problems.append(f"gate {check.family} {check.subject}: cannot be read: {check.reason}")
+    if plan.fail_safe is not None:
+        _fail_safe(plan, client("cloudwatch"), out)
     if snapshot is not None:
         _dry_run(plan, snapshot, out)
     return out
+
+
+def _fail_safe(plan: Plan, cloudwatch: Any, out: Readiness) -> None:
+    """Whether each alarm of the plan can back a Route 53 health check, and what the plan says if not."""
+    assert plan.fail_safe is not None
+    region = str(cloudwatch.meta.region_name)
+    reasons = health_check_eligibility(plan.gates.alarms, cloudwatch, region, health_check_regions())
+    out.fail_safe = reasons
+    verdict = policy.fail_safe_verdict(plan.fail_safe.on_ineligible_alarm, reasons)
+    out.problems += [*verdict.problems, policy.FAIL_SAFE_UNAVAILABLE]
+    out.warnings += verdict.warnings
 
 
 def _stack_problems(plan: Plan, allowed: Allowed) -> list[str]:
@@ -142,6 +160,9 @@ def lines(plan_name: str, report: dict[str, Any]) -> list[str]:
     problems = report["problems"]
     out = [f"plan {plan_name}: " + ("ready" if not problems else f"{len(problems)} problem(s)")]
     out += [f"problem: {p}" for p in problems]
+    out += [f"warning: {w}" for w in report.get("warnings", [])]
+    for alarm, why in report.get("fail_safe", {}).items():
+        out.append(f"fail-safe: alarm {alarm} " + ("can back a Route 53 health check" if why is None else "cannot"))
     order = {normalize_name(r["name"]): (r["from"], r["to"]) for r in report.get("records", [])}
     for name, now in report["weights_now"].items():
         first = [k for k in order.get(normalize_name(name), ()) if k in now]

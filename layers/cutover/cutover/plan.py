@@ -17,7 +17,7 @@ import json
 import re
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -250,6 +250,29 @@ class Gates(_Strict):
     missing_data: Literal["breach", "ignore"] = "breach"
 
 
+# A Route 53 health check id (GetHealthCheck's HealthCheckId: a UUID, at most 64 characters).
+HEALTH_CHECK_ID = r"^[0-9a-fA-F][0-9a-fA-F-]{0,63}$"
+
+
+class FailSafe(_Strict):
+    """Route 53 health checks of type CloudWatch alarm on the `to` records, one per alarm of ``gates.alarms``
+    (a CALCULATED one over several), so that Route 53's data plane stops answering with the new side when an
+    alarm fires, even if the controller cannot act. Only alarms on standard-resolution metrics with a basic
+    statistic can back one (Route 53 API reference, AlarmIdentifier): ``cutover check`` names any other."""
+
+    on_ineligible_alarm: Literal["refuse", "warn"] = Field(
+        default="refuse",
+        description="an alarm of gates.alarms that cannot back a Route 53 health check: refuse the start, or "
+        "warn and leave it to the controller alone",
+    )
+    health_checks: dict[str, Annotated[str, Field(pattern=HEALTH_CHECK_ID)]] = Field(
+        default_factory=dict,
+        max_length=MAX_GATES,
+        description="alarm name -> the id of an existing CLOUDWATCH_METRIC health check to adopt for it "
+        "(never deleted by the controller); other alarms get health checks the controller creates and deletes",
+    )
+
+
 class Approvals(_Strict):
     before_percent: list[int] = Field(default_factory=list)
     timeout_seconds: int = Field(default=3600, ge=1, le=MAX_SECONDS)
@@ -270,6 +293,9 @@ class Plan(_Strict):
     final_flip: FinalFlip | None = None
     reverse_replication: ReverseReplication | None = None
     traffic: TrafficCheck | None = None
+    fail_safe: FailSafe | None = Field(
+        default=None, description="Route 53 health checks backed by the plan's alarms on the `to` records"
+    )
     request_id: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9_-]{1,40}$",
@@ -516,6 +542,26 @@ def _data_safety_problems(plan: Plan) -> list[str]:
     return problems
 
 
+def _fail_safe_problems(plan: Plan) -> list[str]:
+    safe = plan.fail_safe
+    if safe is None:
+        return []
+    if not plan.gates.alarms:
+        return ["fail_safe: needs at least one alarm in gates.alarms to back its health checks"]
+    problems = [
+        f"fail_safe.health_checks.{_printable(name)}: is not one of gates.alarms"
+        for name in safe.health_checks
+        if name not in plan.gates.alarms
+    ]
+    ids = list(safe.health_checks.values())
+    problems += [
+        f"fail_safe.health_checks.{_printable(name)}: health check {hc} is also given for another alarm"
+        for name, hc in safe.health_checks.items()
+        if ids.count(hc) > 1
+    ]
+    return problems
+
+
 def _rule_problems(plan: Plan) -> list[str]:
     return (
         _step_problems(plan)
@@ -523,6 +569,7 @@ def _rule_problems(plan: Plan) -> list[str]:
         + _gate_problems(plan)
         + _pacing_problems(plan)
         + _data_safety_problems(plan)
+        + _fail_safe_problems(plan)
     )
 
 
@@ -538,6 +585,11 @@ def plan_warnings(plan: Plan) -> list[str]:
         warnings.append(
             "final_flip: not set; the last step shifts without a write fence or a drain, so writes still in the "
             "CDC pipe can land after clients moved"
+        )
+    if plan.fail_safe is not None:
+        warnings.append(
+            "fail_safe: whether each alarm can back a Route 53 health check (a metric alarm on a standard-resolution "
+            "metric with a basic statistic) is read from CloudWatch: run `cutover check` against the account"
         )
     return warnings
 

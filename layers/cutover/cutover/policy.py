@@ -416,3 +416,44 @@ def wave_may_start(halted: str | None) -> bool:
 def wave_halts(outcome: str, halt_on_failure: bool) -> bool:
     """Whether a cutover's outcome halts its wave: any outcome but COMPLETED, when the wave says so."""
     return halt_on_failure and outcome != "COMPLETED"
+
+
+# ------------------------------------------------------------------ the data-plane fail-safe
+
+
+# The fail-safe is built in slices (issue 17): the plan key and the judgement of its alarms exist, the health
+# checks do not yet. A start must not let anyone believe Route 53 guards the new side, so it is refused.
+FAIL_SAFE_UNAVAILABLE = (
+    "fail_safe: this controller does not create Route 53 health checks yet; remove fail_safe to cut over "
+    "without the data-plane fail-safe (rollback by the controller only)"
+)
+
+
+@dataclass(frozen=True)
+class FailSafeVerdict:
+    """What the alarms that cannot back a Route 53 health check mean for a start: refusing problems, or
+    warnings (those alarms are then watched by the controller alone, not by Route 53)."""
+
+    problems: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+def fail_safe_verdict(on_ineligible: str, reasons: Mapping[str, str | None]) -> FailSafeVerdict:
+    """``reasons``: alarm name -> why it cannot back a health check (None: it can). ``on_ineligible`` is the
+    plan's ``fail_safe.on_ineligible_alarm``: ``refuse`` turns every reason into a problem, ``warn`` into a
+    warning. Every alarm unable: a warning cannot leave a fail-safe with nothing behind it, so it refuses."""
+    named = tuple(f"fail_safe: {why}" for why in reasons.values() if why)
+    if not named:
+        return FailSafeVerdict((), ())
+    if on_ineligible == "warn" and len(named) < len(reasons):
+        return FailSafeVerdict((), tuple(f"{n} (only the controller watches it)" for n in named))
+    if on_ineligible == "warn":
+        return FailSafeVerdict((*named, "fail_safe: no alarm of gates.alarms can back a health check"), ())
+    return FailSafeVerdict(named, ())
+
+
+def insufficient_data_health_status(missing_data: str) -> str:
+    """A fail-safe health check's InsufficientDataHealthStatus, following the plan's ``missing_data``: a gate
+    with missing data fails (``breach``), so the health check is Unhealthy; ``ignore`` lets missing data decide
+    nothing, so the health check keeps its last known status (never Healthy: that would decide)."""
+    return "Unhealthy" if missing_data == "breach" else "LastKnownStatus"

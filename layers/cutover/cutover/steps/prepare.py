@@ -142,6 +142,10 @@ def prepare(event: dict[str, Any]) -> dict[str, Any]:
             execution_arn, plan.name, "records outside this stack's permissions: " + "; ".join(outside), outside
         )
 
+    if plan.fail_safe is not None:
+        why = policy.FAIL_SAFE_UNAVAILABLE
+        return _rejected(execution_arn, plan.name, why, [why])
+
     keys = [r.key for r in plan.records]
     # Written first, so whatever ends this cutover (even a Prepare killed right after the locks) frees them.
     store().put_lock_intent(execution_id, keys, plan.gates.alarms)
