@@ -56,6 +56,16 @@ class ChangeRejected(CutoverError):
         super().__init__(f"Route 53 rejected the change for zone {zone_id}: {code}: {message}")
 
 
+class HealthCheckRefused(CutoverError):
+    """Route 53 refused to create or delete a fail-safe health check (HealthCheckAlreadyExists, InvalidInput,
+    TooManyHealthChecks, AccessDenied, ...): not retried."""
+
+    def __init__(self, subject: str, code: str, message: str):
+        self.subject = subject
+        self.code = code
+        super().__init__(f"Route 53 refused health check {subject}: {code}: {message}")
+
+
 class Route53Unavailable(CutoverError):
     """Route 53 kept throttling or reporting a prior change in progress after every retry of one call.
 

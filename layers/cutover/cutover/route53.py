@@ -27,7 +27,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from cutover.errors import ChangeRejected, RecordsInvalid, Route53Unavailable, SyncTimeout
+from cutover.errors import ChangeRejected, HealthCheckRefused, RecordsInvalid, Route53Unavailable, SyncTimeout
 from cutover.plan import Plan, RecordRef, normalize_name
 from cutover.weights import Weights, assert_safe, label
 
@@ -445,3 +445,86 @@ def wait_insync(
                 "the records may be served inconsistently until they are INSYNC"
             )
         (sleep or wait)(min(poll, remaining))
+
+
+# ------------------------------------------------------------------ the fail-safe's health checks
+
+
+def create_health_check(
+    client: Route53Client,
+    reference: str,
+    config: Mapping[str, Any],
+    *,
+    sleep: Callable[[float], None] | None = None,
+    rng: Callable[[], float] = random.random,
+) -> str:
+    """Create (or, retried with the same ``reference`` and config, get back) a health check; its id.
+
+    CreateHealthCheck is idempotent on CallerReference (API reference, CreateHealthCheck), so a retry of the
+    task after a lost answer makes no second health check. Raises :class:`ChangeRejected` when Route 53 refuses
+    it (HealthCheckAlreadyExists, InvalidInput, TooManyHealthChecks, AccessDenied, ...: :class:`HealthCheckRefused`)
+    and :class:`Route53Unavailable` when throttling outlasts every attempt.
+    """
+    backoff = _Backoff(sleep=sleep, rng=rng)
+    try:
+        response, _ = backoff.call(
+            client.create_health_check, {"CallerReference": reference, "HealthCheckConfig": dict(config)}
+        )
+    except ClientError as err:
+        message = err.response.get("Error", {}).get("Message", "")
+        raise HealthCheckRefused(reference, error_code(err), message) from err
+    except _Exhausted as err:
+        raise Route53Unavailable(
+            f"Route 53 did not create health check {reference} after {err.attempts} attempts: "
+            f"{describe_error(err.last)}"
+        ) from err.last
+    return str(response["HealthCheck"]["Id"])
+
+
+def delete_health_check(
+    client: Route53Client,
+    health_check_id: str,
+    *,
+    sleep: Callable[[float], None] | None = None,
+    rng: Callable[[], float] = random.random,
+) -> bool:
+    """Delete a health check the controller created; False when it was already gone (NoSuchHealthCheck), so a
+    retried cleanup is safe.
+
+    Route 53 deletes a health check that records still use, and their routing becomes unpredictable (API
+    reference, DeleteHealthCheck): call this only once the records no longer carry it and are INSYNC.
+    """
+    backoff = _Backoff(sleep=sleep, rng=rng)
+    try:
+        backoff.call(client.delete_health_check, {"HealthCheckId": health_check_id})
+    except ClientError as err:
+        if error_code(err) == "NoSuchHealthCheck":
+            return False
+        message = err.response.get("Error", {}).get("Message", "")
+        raise HealthCheckRefused(health_check_id, error_code(err), message) from err
+    except _Exhausted as err:
+        raise Route53Unavailable(
+            f"Route 53 did not delete health check {health_check_id} after {err.attempts} attempts: "
+            f"{describe_error(err.last)}"
+        ) from err.last
+    return True
+
+
+def current_health_checks(
+    client: Route53Client,
+    plan: Plan,
+    *,
+    sleep: Callable[[float], None] | None = None,
+    rng: Callable[[], float] = random.random,
+) -> dict[str, dict[str, str | None]]:
+    """``{key: {set_id: HealthCheckId or None}}`` of every pair of ``plan`` as Route 53 holds it now, for the
+    association's drift check (a record that vanished is left out, so the drift names it)."""
+    _snapshot, groups, _problems = _read(client, plan, _Backoff(sleep=sleep, rng=rng))
+    return {
+        rec.key: {
+            sid: groups.get(rec.key, {})[sid].get("HealthCheckId")
+            for sid in (rec.from_, rec.to)
+            if sid in groups.get(rec.key, {})
+        }
+        for rec in plan.records
+    }
