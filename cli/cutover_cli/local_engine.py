@@ -44,6 +44,7 @@ from cutover_cli.engine.emulator import (
     on_shared_session,
     template,
 )
+from cutover_cli.engine.health_checks import HealthChecks
 
 if TYPE_CHECKING:
     from cutover_cli.operator import Operator
@@ -150,6 +151,11 @@ class LocalEngine:
             "DescribeReplicationTasks",
             lambda params: world.describe_tasks(params, self.dms_tasks.values(), lambda key: {}),
         )
+        # Route 53 health checks as the fail-safe needs them (moto drops a CLOUDWATCH_METRIC one's alarm).
+        self.health_checks = HealthChecks(
+            world.alarm_state, lambda check_id: check_id in world.record_health_checks().values()
+        )
+        self.health_checks.serve_on(self.serve)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -560,6 +566,23 @@ class LocalEngine:
 
     def set_alarm(self, name: str, state: str) -> None:
         world.set_alarm(self.client, name, state)
+
+    def effective_weights(self, zone_id: str, name: str, rtype: str) -> dict[str, int]:
+        """The weights Route 53 would answer with now: a record whose health check is unhealthy (its alarm in
+        ALARM) gives way to the healthy ones (cutover.health_checks.effective_weights)."""
+        from cutover.health_checks import effective_weights
+        from cutover.plan import normalize_name
+
+        written = self.weights(zone_id, name, rtype)
+        carried = world.record_health_checks()
+        unhealthy = {
+            set_id
+            for set_id in written
+            if (check := carried.get((zone_id, normalize_name(name), rtype, set_id))) is not None
+            and check in self.health_checks.checks
+            and not self.health_checks.healthy(check)
+        }
+        return effective_weights({"group": written}, {"group": unhealthy})["group"]
 
     def alarm_event(self, name: str, state: str = "ALARM", previous: str = "OK") -> dict[str, Any]:
         """The EventBridge event CloudWatch emits for an alarm state change."""

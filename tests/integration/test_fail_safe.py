@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cutover import health_checks, route53
+from cutover.errors import HealthCheckRefused
 from cutover.plan import validate_plan
 from cutover.policy import FAIL_SAFE_UNAVAILABLE
 from cutover_cli.check import Allowed, readiness
@@ -85,3 +87,103 @@ def test_the_controller_refuses_a_fail_safe_it_cannot_make_with_nothing_written(
     assert FAIL_SAFE_UNAVAILABLE in str(result.notifications[-1].get("reason"))
     assert engine.count_calls("route53", "ChangeResourceRecordSets") == writes
     assert engine.weights(zone, RECORD, "CNAME") == {"legacy": 90, "aws": 10}
+
+
+# ---------------------------------------------------------------- the engine's Route 53 health checks
+
+
+def alarm_check(engine: LocalEngine, alarm: str, reference: str, insufficient: str = "Unhealthy") -> str:
+    config = health_checks.alarm_config(alarm, "us-east-1", insufficient)
+    return route53.create_health_check(engine.client("route53"), reference, config)
+
+
+def test_the_engine_keeps_a_health_checks_alarm_and_is_idempotent_on_the_caller_reference(
+    engine: LocalEngine,
+) -> None:
+    """Given CreateHealthCheck sent twice with one CallerReference (a retried task), then one health check, which
+    keeps its AlarmIdentifier; after it is deleted, its reference is HealthCheckAlreadyExists (as Route 53 says),
+    and a second delete finds nothing to delete."""
+    first = alarm_check(engine, "orders-aws-5xx", "ref-1")
+    assert alarm_check(engine, "orders-aws-5xx", "ref-1") == first
+    got = engine.client("route53").get_health_check(HealthCheckId=first)["HealthCheck"]["HealthCheckConfig"]
+    assert got["AlarmIdentifier"] == {"Region": "us-east-1", "Name": "orders-aws-5xx"}
+    with pytest.raises(HealthCheckRefused) as other:
+        alarm_check(engine, "orders-aws-p99", "ref-1")
+    assert other.value.code == "HealthCheckAlreadyExists"
+    assert route53.delete_health_check(engine.client("route53"), first) is True
+    assert route53.delete_health_check(engine.client("route53"), first) is False
+    with pytest.raises(HealthCheckRefused):
+        alarm_check(engine, "orders-aws-5xx", "ref-1")
+
+
+@pytest.mark.parametrize(
+    ("state", "insufficient", "healthy"),
+    [
+        ("OK", "Unhealthy", True),
+        ("ALARM", "Healthy", False),
+        ("INSUFFICIENT_DATA", "Unhealthy", False),
+        ("INSUFFICIENT_DATA", "Healthy", True),
+        ("INSUFFICIENT_DATA", "LastKnownStatus", True),  # last known: healthy, as created
+    ],
+)
+def test_an_alarm_health_checks_status_follows_its_alarm(
+    engine: LocalEngine, state: str, insufficient: str, healthy: bool
+) -> None:
+    engine.set_alarm("orders-aws-5xx", state)
+    check = alarm_check(engine, "orders-aws-5xx", "ref", insufficient)
+    assert engine.health_checks.healthy(check) is healthy
+
+
+def test_a_calculated_health_check_fails_with_any_child(engine: LocalEngine) -> None:
+    engine.set_alarm("orders-aws-5xx", "OK")
+    engine.set_alarm("orders-aws-p50", "OK")
+    children = [alarm_check(engine, "orders-aws-5xx", "a"), alarm_check(engine, "orders-aws-p50", "b")]
+    parent = route53.create_health_check(engine.client("route53"), "c", health_checks.calculated_config(children))
+    assert engine.health_checks.healthy(parent) is True
+    engine.set_alarm("orders-aws-p50", "ALARM")
+    assert engine.health_checks.healthy(parent) is False
+
+
+def shift(engine: LocalEngine, zone: str, target: dict[str, int], check: str | None) -> dict[str, object]:
+    """Write ``target`` weights from the snapshot, the `to` record carrying ``check`` (None: as the snapshot)."""
+    plan = validate_plan(make_plan(zone))
+    snapshot = route53.read_pairs(engine.client("route53"), plan)
+    key = plan.records[0].key
+    batches = route53.build_change_batches(snapshot, {key: target}, "test")
+    if check is not None:
+        batches = health_checks.associate(batches, {key: "aws"}, check)
+    route53.submit_all(engine.client("route53"), batches)
+    return snapshot
+
+
+def test_route53_answers_from_the_old_side_while_the_new_sides_alarm_fires(engine: LocalEngine, zone: str) -> None:
+    """Given the `to` record carrying an alarm health check at 25% and then at 100%, when the alarm fires, then the
+    weights Route 53 answers with put nothing on `to` (at 100%, the zero-weight old side answers, having no health
+    check), while the written weights are unchanged: the data plane moved traffic, not the controller. Written
+    back as the snapshot had it, nothing carries the health check, and it is deleted unused."""
+    engine.set_alarm("orders-aws-5xx", "OK")
+    check = alarm_check(engine, "orders-aws-5xx", "ref")
+    snapshot = shift(engine, zone, {"legacy": 75, "aws": 25}, check)
+    assert engine.effective_weights(zone, RECORD, "CNAME") == {"legacy": 75, "aws": 25}
+    engine.set_alarm("orders-aws-5xx", "ALARM")
+    assert engine.weights(zone, RECORD, "CNAME") == {"legacy": 75, "aws": 25}
+    assert engine.effective_weights(zone, RECORD, "CNAME") == {"legacy": 75, "aws": 0}
+    shift(engine, zone, {"legacy": 0, "aws": 100}, check)
+    assert engine.effective_weights(zone, RECORD, "CNAME") == {"legacy": 1, "aws": 0}
+
+    route53.submit_all(engine.client("route53"), route53.restore_batches(snapshot, "rollback"))
+    assert engine.weights(zone, RECORD, "CNAME") == {"legacy": 90, "aws": 10}
+    plan = validate_plan(make_plan(zone))
+    assert route53.current_health_checks(engine.client("route53"), plan) == {
+        plan.records[0].key: {"legacy": None, "aws": None}
+    }
+    assert route53.delete_health_check(engine.client("route53"), check) is True
+    assert engine.health_checks.deleted_in_use == []
+
+
+def test_a_health_check_deleted_while_a_record_carries_it_is_remembered(engine: LocalEngine, zone: str) -> None:
+    """Route 53 does not refuse it (the record's routing becomes unpredictable): the engine deletes it and says so."""
+    check = alarm_check(engine, "orders-aws-5xx", "ref")
+    shift(engine, zone, {"legacy": 75, "aws": 25}, check)
+    assert route53.delete_health_check(engine.client("route53"), check) is True
+    assert engine.health_checks.deleted_in_use == [check]

@@ -198,7 +198,10 @@ class Dispatcher:
                 return _error_response(fault.error, fault.message, status)
         fn = self.served.get((service, op))
         if fn is not None:
-            parsed = fn(context.get("cutover_api_params", {}))
+            try:
+                parsed = fn(context.get("cutover_api_params", {}))
+            except ServedError as err:
+                return _error_response(err.code, err.message, err.status)
             parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": 200, "RequestId": str(uuid.uuid4())})
             return AWSResponse("https://local", 200, {}, None), parsed  # type: ignore[arg-type]
         return None
@@ -237,6 +240,14 @@ class Dispatcher:
 
     def count_calls(self, service: str, operation: str) -> int:
         return sum(1 for s, o, _ in list(self.calls) if s == service and o == operation)
+
+
+class ServedError(Exception):
+    """An AWS error answer from a served API (``serve``): the call raises ClientError with this code."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
 
 
 def _error_response(code: str, message: str, status: int) -> tuple[AWSResponse, dict[str, Any]]:

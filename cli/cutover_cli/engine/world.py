@@ -232,3 +232,25 @@ def set_metric(
             }
         ],
     )
+
+
+def alarm_state(name: str) -> str | None:
+    """An alarm's StateValue in the emulator's CloudWatch, None when it does not exist (read from the backend, not
+    through a client: a served Route 53 answer must not make calls judged against the caller's role)."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    alarm = cloudwatch_backends[ACCOUNT][REGION].alarms.get(name)
+    return None if alarm is None else str(alarm.state_value)
+
+
+def record_health_checks() -> dict[tuple[str, str, str, str], str]:
+    """``{(zone_id, name, type, set_id): HealthCheckId}`` of every record in the emulator that carries one."""
+    from moto.route53.models import route53_backends
+
+    found: dict[tuple[str, str, str, str], str] = {}
+    for zone_id, zone in route53_backends[ACCOUNT]["global"].zones.items():
+        for rrset in zone.rrsets:
+            if rrset.health_check_id and rrset.set_identifier:
+                key = (zone_id, normalize_name(rrset.name), str(rrset.type), str(rrset.set_identifier))
+                found[key] = str(rrset.health_check_id)
+    return found
