@@ -98,7 +98,7 @@ def _fail_safe(plan: Plan, cloudwatch: Any, out: Readiness) -> None:
     reasons = health_check_eligibility(plan.gates.alarms, cloudwatch, region, health_check_regions())
     out.fail_safe = reasons
     verdict = policy.fail_safe_verdict(plan.fail_safe.on_ineligible_alarm, reasons)
-    out.problems += [*verdict.problems, policy.FAIL_SAFE_UNAVAILABLE]
+    out.problems += list(verdict.problems)
     out.warnings += verdict.warnings
 
 

@@ -1,5 +1,6 @@
-"""The data-plane fail-safe (issue 17), as far as it is built: `cutover check` judges whether each alarm can back a
-Route 53 health check, and the controller refuses to start a plan that asks for a fail-safe it cannot yet make."""
+"""The data-plane fail-safe (issue 17): `cutover check` and Prepare judge whether each alarm can back a Route 53
+health check; the first shift makes them and every shift puts the parent on the `to` records; every outcome writes
+the snapshot's association back and deletes what the controller made (ROLLBACK_FAILED names them instead)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import yaml
 from cutover import health_checks, route53
 from cutover.errors import HealthCheckRefused
 from cutover.plan import validate_plan
-from cutover.policy import FAIL_SAFE_UNAVAILABLE
 from cutover_cli.check import Allowed, readiness
 from cutover_cli.local_engine import LocalEngine
 from cutover_cli.main import main
@@ -55,7 +55,7 @@ def test_check_names_the_alarm_that_cannot_back_a_health_check_and_refuses(engin
     p99_alarm(engine)
     report = readiness(validate_plan(fail_safe_plan(zone, "refuse")), engine.client, Allowed(None, None, "local"))
     assert report.fail_safe == {"orders-aws-5xx": None, "orders-aws-p99": P99_REASON.removeprefix("fail_safe: ")}
-    assert report.problems == [P99_REASON, FAIL_SAFE_UNAVAILABLE]
+    assert report.problems == [P99_REASON]
     assert report.warnings == []
 
 
@@ -63,29 +63,32 @@ def test_check_warns_for_the_ineligible_alarm_when_the_plan_says_warn(
     engine: LocalEngine, zone: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Given the same alarms and on_ineligible_alarm: warn, then the p99 alarm is a warning (the controller alone
-    watches it), not a problem; the run still exits 1, as this controller cannot make the health checks yet."""
+    watches it), not a problem, and the plan is ready."""
     healthy_world(engine)
     p99_alarm(engine)
     path = tmp_path / "plan.yaml"
     path.write_text(yaml.safe_dump(fail_safe_plan(zone, "warn")))
-    assert main(["check", str(path), "--json"], operator=engine.operator(identity="ops")) == 1
+    assert main(["check", str(path), "--json"], operator=engine.operator(identity="ops")) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["warnings"] == [P99_REASON + " (only the controller watches it)"]
-    assert report["problems"] == [FAIL_SAFE_UNAVAILABLE]
+    assert report["problems"] == []
     assert report["fail_safe"]["orders-aws-5xx"] is None
 
 
-def test_the_controller_refuses_a_fail_safe_it_cannot_make_with_nothing_written(engine: LocalEngine, zone: str) -> None:
-    """Given a valid plan asking for a fail-safe, then the run ends REJECTED saying the health checks are not made
-    yet, with no Route 53 write and the weights as they were: nobody is led to believe Route 53 guards the new
-    side."""
+def test_prepare_refuses_a_plan_whose_alarm_cannot_back_a_health_check_with_nothing_written(
+    engine: LocalEngine, zone: str
+) -> None:
+    """Given on_ineligible_alarm: refuse and an alarm on p99, then the run ends REJECTED naming the alarm and why,
+    with no health check made and no Route 53 write."""
     healthy_world(engine)
+    p99_alarm(engine)
     writes = engine.count_calls("route53", "ChangeResourceRecordSets")
-    result = engine.run({"plan": make_plan(zone, fail_safe={})})
+    result = engine.run({"plan": fail_safe_plan(zone, "refuse")})
     assert result.outcome == "REJECTED", result
     assert result.notifications[-1]["event"] == "CutoverRejected"
-    assert FAIL_SAFE_UNAVAILABLE in str(result.notifications[-1].get("reason"))
+    assert result.notifications[-1]["problems"] == [P99_REASON]
     assert engine.count_calls("route53", "ChangeResourceRecordSets") == writes
+    assert engine.count_calls("route53", "CreateHealthCheck") == 0
     assert engine.weights(zone, RECORD, "CNAME") == {"legacy": 90, "aws": 10}
 
 

@@ -176,6 +176,7 @@ def test_the_route_sends_every_decision_somewhere_and_nothing_unknown_through() 
         "rollback": "Rollback",
         "abandon": "OutcomeAbandoned",
         "complete": "OutcomeCompleted",
+        "release": "Release",
         "reject": "OutcomeRejected",
         "continue": "Continue",
     }
@@ -200,7 +201,7 @@ def test_every_task_that_may_fail_is_caught_by_the_policys_error_route_or_ends_t
     assert catches.pop("Rollback") == ["OutcomeRollbackFailed"]
     assert catches.pop("Finalize") == ["FinalizeFailed"]
     assert catches.pop("Wait") == ["Evaluate", "OnError"]  # its timer is the interval; anything else fails it
-    assert catches == {name: ["OnError"] for name in ("Evaluate", "Shift", "CheckSync", "ContinueAsNew")}
+    assert catches == {name: ["OnError"] for name in ("Evaluate", "Shift", "CheckSync", "ContinueAsNew", "Release")}
 
 
 def test_only_the_wait_phases_wait() -> None:

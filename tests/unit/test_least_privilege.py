@@ -58,6 +58,10 @@ WRITE_ACTIONS_ONLY_ON_STAR = {
         "answers and aborts through the control function's code) alone have it"
     ),
     "states:SendTaskFailure": "as above",
+    "route53:CreateHealthCheck": (
+        "the Service Authorization Reference lists no resource type for it; the shift role alone makes the "
+        "fail-safe's health checks (HEALTH_CHECK_WRITES)"
+    ),
 }
 # Writes on resources that are not the stack's but the account's, each with the one resource it may name.
 # The rule Step Functions manages for its .sync integrations: the wave workflow runs each cutover with
@@ -71,6 +75,13 @@ WRITES_ON_ACCOUNT_RESOURCES = {
     "mgn:FinalizeCutover": {"Fn::Sub": "arn:${AWS::Partition}:mgn:${AWS::Region}:${AWS::AccountId}:source-server/*"},
     "events:PutRule": SYNC_RULE,
     "events:PutTargets": SYNC_RULE,
+    # The fail-safe's health checks: made by a cutover, so their ids are unknown to the template.
+    "route53:DeleteHealthCheck": {"Fn::Sub": "arn:${AWS::Partition}:route53:::healthcheck/*"},
+}
+# The only Route 53 writes besides record changes: the fail-safe's health checks, each by one role.
+HEALTH_CHECK_WRITES = {
+    "route53:CreateHealthCheck": "ShiftWeightsFunctionRole",
+    "route53:DeleteHealthCheck": "RollbackFunctionRole",
 }
 # AWSLambdaBasicExecutionRole, which SAM attaches to every function role and which cannot be left out,
 # allows these on "*". Each function role's WriteOwnLogGroupOnly Deny keeps them to its own log group.
@@ -454,7 +465,8 @@ def _route53_offenders(cfn: dict[str, Any], sandbox: bool) -> list[tuple[str | N
     offenders: list[tuple[str | None, str]] = []
     for grant in _allowed(cfn):
         for action in grant.actions:
-            if action.lower().startswith("route53:") and not _is_read(action) and action != CHANGE_RECORDS:
+            written = action.lower().startswith("route53:") and not _is_read(action) and action != CHANGE_RECORDS
+            if written and HEALTH_CHECK_WRITES.get(action) != grant.role:
                 offenders.append((grant.role, action))
         if not any(_matches(a, CHANGE_RECORDS) for a in grant.actions):
             continue

@@ -46,6 +46,8 @@ AWS_MANAGED_POLICIES = {
 }
 # Write actions that support no resource-level permissions, with Resource "*" by necessity.
 WRITE_ACTIONS_ONLY_ON_STAR = {
+    # Route 53 CreateHealthCheck has no resource type (Service Authorization Reference): the fail-safe's.
+    "route53:CreateHealthCheck",
     # Step Functions log delivery to CloudWatch Logs (documented as Resource "*").
     "logs:CreateLogDelivery",
     "logs:UpdateLogDelivery",

@@ -392,6 +392,8 @@ def requests_for(
 def _route53(action: str, operation: str, params: dict[str, Any]) -> list[Request]:
     if operation == "GetChange":
         return [Request(action, f"arn:aws:route53:::change/{_zone_id(str(params.get('Id')))}")]
+    if "HealthCheckId" in params:
+        return [Request(action, f"arn:aws:route53:::healthcheck/{params['HealthCheckId']}")]
     if "HostedZoneId" in params or "Id" in params:
         zone = _zone_id(str(params.get("HostedZoneId") or params.get("Id")))
         resource = f"arn:aws:route53:::hostedzone/{zone}"

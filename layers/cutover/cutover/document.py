@@ -92,6 +92,26 @@ class Continuation(_Model):
     resume: Decision
 
 
+class FailSafeState(_Model):
+    """The data-plane fail-safe's health checks (cutover/fail_safe.py): which alarms back one, and once the first
+    shift made them, their ids. ``created`` are the controller's own, deleted once the records no longer carry
+    them (never an adopted one); ``deleted`` those already gone."""
+
+    region: str  # the alarms' region (AlarmIdentifier.Region)
+    insufficient_data: Literal["Healthy", "Unhealthy", "LastKnownStatus"]
+    alarms: list[str]  # the alarms that back a health check (adopted ones included), in the plan's order
+    adopted: dict[str, str] = Field(default_factory=dict)  # alarm -> the operator's health check, never deleted
+    checks: dict[str, str] = Field(default_factory=dict)  # alarm (or the calculated parent) -> health check id
+    record: str | None = None  # the health check the `to` records carry; None before the first shift
+    created: list[str] = Field(default_factory=list)  # children first, the parent last
+    deleted: list[str] = Field(default_factory=list)
+
+    @property
+    def left(self) -> list[str]:
+        """The controller's health checks not deleted yet, in the order to delete them (the parent first)."""
+        return [c for c in reversed(self.created) if c not in self.deleted]
+
+
 MAX_REASONS_KEPT = 5  # in the document; the ledger keeps them all
 
 
@@ -132,6 +152,7 @@ class CutoverDocument(_Model):
     reason: str | None = None
     outcome: Outcome | None = None
     data_safety: str | None = None
+    fail_safe: FailSafeState | None = None  # when the plan asks for the data-plane fail-safe
 
     @property
     def percent(self) -> int:

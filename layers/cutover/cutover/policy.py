@@ -143,6 +143,11 @@ def advance(phase: Phase, step_index: int, shape: Route, why: Why) -> Next:
     return Next(_entering(nxt), nxt, step_index, why)
 
 
+def finishing(decision: Decision, fail_safe: bool) -> Decision:
+    """Every step passed: with the fail-safe, the records first lose its health checks (RELEASE), then complete."""
+    return Decision.RELEASE if decision is Decision.COMPLETE and fail_safe else decision
+
+
 def fail(moved: bool) -> Decision:
     """What a failure (a breach, an abort, a refusal, a deadline, an error) means: roll back once
     traffic has moved, else end with nothing changed."""
@@ -419,14 +424,6 @@ def wave_halts(outcome: str, halt_on_failure: bool) -> bool:
 
 
 # ------------------------------------------------------------------ the data-plane fail-safe
-
-
-# The fail-safe is built in slices (issue 17): the plan key and the judgement of its alarms exist, the health
-# checks do not yet. A start must not let anyone believe Route 53 guards the new side, so it is refused.
-FAIL_SAFE_UNAVAILABLE = (
-    "fail_safe: this controller does not create Route 53 health checks yet; remove fail_safe to cut over "
-    "without the data-plane fail-safe (rollback by the controller only)"
-)
 
 
 @dataclass(frozen=True)

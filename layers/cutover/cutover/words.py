@@ -49,6 +49,7 @@ class Decision(StrEnum):
     ROLLBACK = "rollback"  # write the snapshot back
     ABANDON = "abandon"  # end with nothing changed
     COMPLETE = "complete"  # every step passed
+    RELEASE = "release"  # every step passed: the records lose the fail-safe's health checks, then complete
     REJECT = "reject"  # the request was refused before anything was locked or changed
     CONTINUE = "continue"  # go on in a new execution before this one's history fills (see history.py)
 

@@ -224,7 +224,7 @@ class _Evaluation:
             progress.phase, progress.step_index = nxt.phase, nxt.step_index
             progress.checks, progress.drain_streak = 0, 0
             self._entered()
-        doc.decision = nxt.decision
+        doc.decision = policy.finishing(nxt.decision, doc.fail_safe is not None)
         doc.on_error = policy.on_error(progress.phase, progress.moved)
         doc.wait = self._next_wait() if nxt.decision is Decision.WAIT else None
         progress.events += history.EVALUATE + (history.WAIT if nxt.decision is Decision.WAIT else 0)

@@ -76,6 +76,14 @@ def finalize(event: dict[str, Any]) -> dict[str, Any]:
                 "--hosted-zone-id <zone> --change-batch file://batch.json"
             )
             count("RollbackFailures")
+            left = doc.fail_safe.left if doc.fail_safe is not None else []
+            if left:
+                # Only once the batches above are applied and INSYNC: Route 53 deletes a health check in use.
+                fields["manual_health_check_deletions"] = left
+                fields["action"] += (
+                    "; once they are INSYNC, delete each health check the controller made with: "
+                    "aws route53 delete-health-check --health-check-id <id>"
+                )
 
     keys, alarms = store().lock_intent(execution_id)
     released = store().release_locks(keys, execution_id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cutover import aws, document, history, notify, pacing, policy, route53, stored, weights
+from cutover import aws, document, fail_safe, history, notify, pacing, policy, route53, stored, weights
 from cutover.authz import request_digest
 from cutover.errors import CutoverError, PlanInvalid, RecordsInvalid, RecordsLocked, Route53Unavailable
 from cutover.ledger import store
@@ -142,9 +142,10 @@ def prepare(event: dict[str, Any]) -> dict[str, Any]:
             execution_arn, plan.name, "records outside this stack's permissions: " + "; ".join(outside), outside
         )
 
-    if plan.fail_safe is not None:
-        why = policy.FAIL_SAFE_UNAVAILABLE
-        return _rejected(execution_arn, plan.name, why, [why])
+    safe, verdict = fail_safe.judge(plan, aws.client)
+    if verdict.problems:
+        problems = list(verdict.problems)
+        return _rejected(execution_arn, plan.name, "fail-safe refused: " + "; ".join(problems), problems)
 
     keys = [r.key for r in plan.records]
     # Written first, so whatever ends this cutover (even a Prepare killed right after the locks) frees them.
@@ -155,7 +156,9 @@ def prepare(event: dict[str, Any]) -> dict[str, Any]:
         return _rejected(execution_arn, plan.name, str(err), [str(err)])
 
     try:
-        return _prepare_locked(plan, overrides, execution_arn, execution_id, keys, str(ticket.get("requested_by")))
+        return _prepare_locked(
+            plan, overrides, execution_arn, execution_id, keys, str(ticket.get("requested_by")), (safe, verdict)
+        )
     except Exception as err:
         # Whatever went wrong after the lock, nothing was written to Route 53: free the records.
         store().release_locks(keys, execution_id)
@@ -168,8 +171,15 @@ def prepare(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _prepare_locked(
-    plan: Plan, overrides: dict[str, Any], execution_arn: str, execution_id: str, keys: list[str], requested_by: str
+    plan: Plan,
+    overrides: dict[str, Any],
+    execution_arn: str,
+    execution_id: str,
+    keys: list[str],
+    requested_by: str,
+    judged: tuple[document.FailSafeState | None, policy.FailSafeVerdict],
 ) -> dict[str, Any]:
+    safe, verdict = judged
     snapshot = route53.read_pairs(pacing.paced(aws.client("route53")), plan)
     start_weights = weights.weights_of_snapshot(snapshot)
     weights.assert_safe(start_weights)
@@ -199,6 +209,7 @@ def _prepare_locked(
         skipped=list(first.skipped),
         decision=Decision.EVALUATE,
         on_error=policy.on_error(Phase.PREFLIGHT, moved=False),
+        fail_safe=safe,
     )
     store().watch_alarms(plan.gates.alarms, execution_id)
     store().put_state(
@@ -222,6 +233,11 @@ def _prepare_locked(
             "requested_by": requested_by,
         },
     )
+    warnings = list(verdict.warnings)
+    if safe is not None:
+        store().record(
+            execution_id, "fail_safe", {"alarms": safe.alarms, "adopted": safe.adopted, "warnings": warnings}
+        )
     if first.skipped:
         store().record(execution_id, "steps_skipped", {"steps": list(first.skipped), "shares": shares})
     notify.tell(
@@ -232,6 +248,8 @@ def _prepare_locked(
         steps=plan.steps,
         snapshot=weights.describe(start_weights),
         **({"skipped_steps": list(first.skipped)} if first.skipped else {}),
+        **({"fail_safe_alarms": safe.alarms} if safe is not None else {}),
+        **({"warnings": warnings} if warnings else {}),
     )
     return document.dump(doc)
 

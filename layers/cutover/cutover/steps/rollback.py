@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cutover import aws, document, pacing, route53, signals, stored, weights
+from cutover import aws, document, fail_safe, pacing, route53, signals, stored, weights
 from cutover.document import StepResult
 from cutover.errors import RollbackDelayed, RollbackIncomplete, Route53Unavailable, describe_task_error
 from cutover.ledger import abort_reason, store
 from cutover.observability import count, remaining_seconds, traffic_gauges
-from cutover.words import Outcome, Phase
+from cutover.words import Decision, Outcome, Phase
 
 if TYPE_CHECKING:
     from cutover.plan import Plan
@@ -72,15 +72,13 @@ def rollback(event: dict[str, Any]) -> dict[str, Any]:
     # Paced like every Route 53 request of the stack; a slot it cannot wait for is not taken (cutover/pacing.py).
     client = pacing.paced(aws.client("route53"))
     plan, snapshot = stored.plan_and_snapshot(doc)
+    # The snapshot exactly: its weights and its association (none, or the operator's own health checks).
     batches = route53.restore_batches(snapshot, comment=f"cutover {doc.name} rollback")
+    safe = fail_safe.made(doc.execution_id, doc.fail_safe)
     try:
-        changes = route53.submit_all(client, batches)
-        route53.wait_insync(
-            client,
-            [c["change_id"] for c in changes],
-            timeout=sync_deadline(float(doc.timing.rollback_sync_timeout_seconds)),
-            poll=max(0.2, float(doc.timing.sync_poll_seconds)),
-        )
+        changes = _write_and_sync(client, doc, batches)
+        if safe is not None:
+            fail_safe.cleanup(client, doc.execution_id, safe)
     except Exception as err:
         store().record(doc.execution_id, "rollback_attempt_failed", {"error": str(err), "reason": reason})
         # A busy Route 53 is retried longer than a refusal (see the Rollback state's Retry).
@@ -99,4 +97,40 @@ def rollback(event: dict[str, Any]) -> dict[str, Any]:
     doc.changes = [document.ChangeRef(**c) for c in changes]
     doc.outcome = Outcome.ROLLED_BACK
     doc.wait = None
+    doc.fail_safe = safe
     return document.dump(doc)
+
+
+def _write_and_sync(client: Any, doc: document.CutoverDocument, batches: dict[str, Any]) -> list[dict[str, Any]]:
+    changes = route53.submit_all(client, batches)
+    route53.wait_insync(
+        client,
+        [c["change_id"] for c in changes],
+        timeout=sync_deadline(float(doc.timing.rollback_sync_timeout_seconds)),
+        poll=max(0.2, float(doc.timing.sync_poll_seconds)),
+    )
+    return changes
+
+
+def release(event: dict[str, Any]) -> dict[str, Any]:
+    """Every step passed, with the fail-safe: write the records once more at the final weights with the
+    snapshot's association (the `to` records lose the controller's health check, keep the operator's own),
+    wait for INSYNC, then delete the health checks the controller made. A failure here is the workflow's
+    on_error (a rollback, which writes the snapshot and deletes them too)."""
+    doc = document.load(event)
+    client = pacing.paced(aws.client("route53"))
+    _plan, snapshot = stored.plan_and_snapshot(doc)
+    batches = route53.build_change_batches(snapshot, doc.last_written, comment=f"cutover {doc.name} complete")
+    changes = _write_and_sync(client, doc, batches)
+    safe = fail_safe.made(doc.execution_id, doc.fail_safe)
+    deleted = fail_safe.cleanup(client, doc.execution_id, safe) if safe is not None else []
+    store().record(doc.execution_id, "fail_safe_released", {"changes": changes, "deleted": deleted})
+    doc.changes = [document.ChangeRef(**c) for c in changes]
+    doc.fail_safe = safe
+    doc.decision = Decision.COMPLETE
+    return document.dump(doc)
+
+
+def restore(event: dict[str, Any]) -> dict[str, Any]:
+    """The rollback function's two tasks: the Rollback state's, and the Release state's (``"step": "release"``)."""
+    return release(event) if event.get("step") == "release" else rollback(event)

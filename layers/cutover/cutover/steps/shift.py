@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cutover import aws, document, history, pacing, policy, route53, stored, weights
+from cutover import aws, document, fail_safe, health_checks, history, pacing, policy, route53, stored, weights
 from cutover.document import ChangeRef, DocumentInvalid
 from cutover.errors import DriftDetected
 from cutover.ledger import store
@@ -30,6 +30,16 @@ def shift(event: dict[str, Any]) -> dict[str, Any]:
     # shift); otherwise someone set these weights by hand: drift like any other.
     retried = current == target and store().intent(doc.execution_id) == percent
     differences = [] if retried else weights.drift(doc.last_written, current)
+    safe = doc.fail_safe
+    to = {rec.key: rec.to for rec in plan.records}
+    record = None
+    if safe is not None:
+        # Made (or found again, when retried) before the first batch: CallerReference per cutover and alarm.
+        record = fail_safe.ensure(client, doc.execution_id, safe)
+        # The association drifts too: someone took the fail-safe's health check off a `to` record, or put another.
+        carried = route53.current_health_checks(client, plan)
+        expected = fail_safe.expected_association(snapshot, to, record if progress.moved or retried else None)
+        differences = [*differences, *health_checks.association_drift(expected, carried)]
     if differences:
         store().record(doc.execution_id, "drift", {"expected": doc.last_written, "found": current})
         raise DriftDetected(differences)
@@ -37,6 +47,8 @@ def shift(event: dict[str, Any]) -> dict[str, Any]:
     batches = route53.build_change_batches(
         snapshot, target, comment=f"cutover {plan.name} {doc.execution_id}: step {percent}%"
     )
+    if record is not None:
+        batches = health_checks.associate(batches, to, record)
     changes = route53.submit_all(client, batches)
     store().record(
         doc.execution_id,
