@@ -29,7 +29,8 @@ from typing import Any
 from cutover import weights as weights_mod
 from cutover.plan import Plan, normalize_name
 from cutover.words import Phase
-from cutover_cli.engine.world import describe_tasks, rehearsal_task, set_metric
+from cutover_cli import rehearsal_fail_safe as fs
+from cutover_cli.engine.world import define_alarm, describe_tasks, rehearsal_task, set_metric
 from cutover_cli.local_engine import Invocation, LocalEngine
 from cutover_cli.scenario import (
     ApprovalPoint,
@@ -177,6 +178,9 @@ class Rehearsal:
         self.pending_polls = 0
         self.records: list[dict[str, str]] = []
         self.timing = dict(timing or {})
+        self.fail_safe = bool(plan and plan.fail_safe)
+        self.operator_checks: dict[str, str] = {}  # the scenario's own health checks: id -> label
+        self.answered: list[dict[str, Any]] = []  # the fail-safe's answers that differed from the weights written
 
     # ------------------------------------------------------------------ run
 
@@ -258,6 +262,11 @@ class Rehearsal:
             **engine.limits_used(result.executions or [result.execution_arn]),
             "executions": len(result.executions or [result.execution_arn]),
         }
+        if self.fail_safe:
+            output["effective_weights"] = fs.answers(engine, self.records, self.zone_map)["effective"]
+            output["effective_weights_during"] = [a["effective"] for a in self.answered]
+            output["health_checks"] = fs.association(engine, self.records, self.zone_map, self.operator_checks)
+            output["health_checks_left"] = fs.left(engine, self.operator_checks)
         self.markers.append({"t": self.t, "kind": "outcome", "label": str(result.outcome)})
         self.observer("end", output)
         return {
@@ -335,6 +344,8 @@ class Rehearsal:
             [r.model_dump(by_alias=True) for r in self.plan.records] if self.plan else _lenient_records(self.plan_data)
         )
         setups = {normalize_name(k): v for k, v in self.scenario.records.items()}
+        for alarm, definition in self.scenario.alarm_definitions.items():
+            define_alarm(engine.client, alarm, definition.extended_statistic, definition.period)
         for rec in records:
             zone = rec["hosted_zone_id"]
             if zone not in self.zone_map:
@@ -352,6 +363,12 @@ class Rehearsal:
                 ttl=setup.ttl if setup else 60,
                 values=setup.values if setup else None,
             )
+            if setup is not None and setup.health_checks:
+                self.operator_checks.update(
+                    fs.operator_checks(
+                        engine, self.zone_map[zone], normalize_name(rec["name"]), rec["type"], setup.health_checks
+                    )
+                )
         if serve:
             engine.serve("mgn", "DescribeSourceServers", self.serve_mgn)
             engine.serve("dms", "DescribeReplicationTasks", self.serve_dms_tasks)
@@ -581,12 +598,20 @@ class Rehearsal:
 
     def before_invoke(self, function: str, payload: dict[str, Any]) -> None:
         self._note_faults()
+        if self.fail_safe:
+            self._note_answers()
         if function == "RollbackFunction" and self.rollback_started is None:
             self.rollback_started = time.perf_counter()
         if function == "EvaluateGatesFunction":
             # Entries due here that no wait came before (the first preflight check, bakes of 0 s, a drain's first).
             self._apply_due(point_of_document(payload["state"]["cutover"]), deliver=False)
             self._sync_traffic(payload["state"]["cutover"])
+
+    def _note_answers(self) -> None:
+        """What Route 53 answers with now, when a health check makes it differ from the weights written."""
+        now = fs.answers(self.engine, self.records, self.zone_map)
+        if now["effective"] != now["written"] and (not self.answered or self.answered[-1] != now):
+            self.answered.append(now)
 
     def after_invoke(self, record: Invocation) -> None:
         self._note_faults()
@@ -723,4 +748,25 @@ def expectation_met(scenario: Scenario, output: dict[str, Any]) -> tuple[bool, l
         for name, want in expect.final_weights.items():
             if got.get(normalize_name(name)) != want:
                 problems.append(f"final_weights.{name}: expected {want}, got {got.get(normalize_name(name))}")
+    if expect:
+        problems += _fail_safe_expectations(expect, output)
     return (not problems, problems)
+
+
+def _fail_safe_expectations(expect: Any, output: dict[str, Any]) -> list[str]:
+    problems = []
+    during = [{normalize_name(k): v for k, v in seen.items()} for seen in output.get("effective_weights_during", [])]
+    if expect.effective_weights_during is not None:
+        want = {normalize_name(k): v for k, v in expect.effective_weights_during.items()}
+        if not any(all(seen.get(k) == v for k, v in want.items()) for seen in during):
+            problems.append(f"effective_weights_during: Route 53 never answered with {want} (answered {during})")
+    if expect.health_checks is not None:
+        got = {normalize_name(k): v for k, v in output.get("health_checks", {}).items()}
+        for name, want_checks in expect.health_checks.items():
+            if got.get(normalize_name(name)) != want_checks:
+                problems.append(f"health_checks.{name}: expected {want_checks}, got {got.get(normalize_name(name))}")
+    if expect.health_checks_left is not None and output.get("health_checks_left") != expect.health_checks_left:
+        problems.append(
+            f"health_checks_left: expected {expect.health_checks_left}, got {output.get('health_checks_left')}"
+        )
+    return problems

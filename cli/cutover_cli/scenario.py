@@ -206,6 +206,12 @@ class ApprovalAnswer(_Strict):
 class Expect(_Strict):
     outcome: Literal["COMPLETED", "ROLLED_BACK", "ABANDONED", "REJECTED", "ROLLBACK_FAILED"] | None = None
     final_weights: dict[str, dict[str, Weight]] | None = None
+    # The data-plane fail-safe (a plan with fail_safe): what Route 53 answered with at some point of the run
+    # while a health check was unhealthy, each record's health check at the end (the labels of records[].
+    # health_checks, "controller", or null), and how many of the controller's health checks are left.
+    effective_weights_during: dict[str, dict[str, Weight]] | None = None
+    health_checks: dict[str, dict[str, str | None]] | None = None
+    health_checks_left: int | None = Field(default=None, ge=0)
 
 
 class RecordSetup(_Strict):
@@ -214,6 +220,9 @@ class RecordSetup(_Strict):
     model_config = ConfigDict(extra="allow", frozen=True)
     ttl: int = Field(default=60, ge=0, le=604800)
     values: dict[str, list[str]] = Field(default_factory=dict)
+    health_checks: dict[str, str] = Field(
+        default_factory=dict, description="SetIdentifier -> a label: the operator's own health check on that record"
+    )
 
     @model_validator(mode="after")
     def _weights_are_ints(self) -> RecordSetup:
@@ -227,6 +236,14 @@ class RecordSetup(_Strict):
         return {k: int(v) for k, v in (self.model_extra or {}).items()}
 
 
+class AlarmDefinition(_Strict):
+    """How a scenario's alarm is made, when not the engine's default (Sum over 60 s): what decides whether it can
+    back a Route 53 health check (the fail-safe)."""
+
+    extended_statistic: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9.()%:]{1,20}$")
+    period: int = Field(default=60, ge=10, le=86400)
+
+
 class Scenario(_Strict):
     description: str = ""
     plan: str | None = Field(default=None, description="the plan file this scenario was written for (informative)")
@@ -234,6 +251,7 @@ class Scenario(_Strict):
     timeline: list[TimelineEntry] = Field(default_factory=list, max_length=1000)
     faults: list[Fault] = Field(default_factory=list, max_length=100)
     approvals: list[ApprovalAnswer] = Field(default_factory=list)
+    alarm_definitions: dict[str, AlarmDefinition] = Field(default_factory=dict, max_length=100)
     expect: Expect | None = None
 
 

@@ -45,6 +45,7 @@ EXPECTED: dict[str, set[str]] = {
         "dynamodb:DeleteItem",  # locks released when the plan is rejected
         "route53:ListResourceRecordSets",  # the snapshot
         "dynamodb:UpdateItem",  # a Route 53 request's slot (PACE#route53, cutover/pacing.py)
+        "cloudwatch:DescribeAlarms",  # a fail_safe plan: can each alarm back a health check
         "sns:Publish",
         "events:PutEvents",
     },
@@ -66,6 +67,7 @@ EXPECTED: dict[str, set[str]] = {
         "route53:ListResourceRecordSets",  # drift: the records still hold the last weights written
         "route53:ChangeResourceRecordSets",
         "dynamodb:UpdateItem",  # a Route 53 request's slot
+        "route53:CreateHealthCheck",  # the fail-safe's, before the first shift
     },
     "AwaitSyncFunction": {
         "dynamodb:GetItem",  # the plan Prepare kept (cutover/stored.py), on a cold container
@@ -82,6 +84,7 @@ EXPECTED: dict[str, set[str]] = {
         "route53:ChangeResourceRecordSets",
         "route53:GetChange",
         "dynamodb:UpdateItem",  # a Route 53 request's slot
+        "route53:DeleteHealthCheck",  # the fail-safe's, once the records no longer carry them (also at completion)
         "cloudwatch:GetMetricData",  # reverse replication, after the flip
         "dms:DescribeReplicationTasks",
     },
@@ -366,7 +369,7 @@ HEALTHY_RUN_USES = (
     {
         # What the healthy rehearsal exercises (the rest is exercised, and so checked, by the paths above).
         ("PrepareFunction", a)
-        for a in EXPECTED["PrepareFunction"] - {"dynamodb:DeleteItem"}
+        for a in EXPECTED["PrepareFunction"] - {"dynamodb:DeleteItem", "cloudwatch:DescribeAlarms"}
     }
     | {
         ("EvaluateGatesFunction", a)
@@ -380,7 +383,10 @@ HEALTHY_RUN_USES = (
             "events:PutEvents",
         )
     }
-    | {("ShiftWeightsFunction", a) for a in EXPECTED["ShiftWeightsFunction"] - {"dynamodb:GetItem"}}
+    | {
+        ("ShiftWeightsFunction", a)
+        for a in EXPECTED["ShiftWeightsFunction"] - {"dynamodb:GetItem", "route53:CreateHealthCheck"}
+    }
     # The rehearsal serves GetChange itself (no request is sent), so AwaitSync takes no slot of the pacer there;
     # the operator's paths above send it, paced.
     | {("AwaitSyncFunction", a) for a in EXPECTED["AwaitSyncFunction"] - {"dynamodb:UpdateItem"}}
@@ -541,3 +547,27 @@ def test_dns_writes_are_held_to_the_stacks_records_and_upserts() -> None:
     assert change("Z1", "api.example.com", "DELETE") is not None
     assert change("Z2", "api.example.com") is not None
     assert change("Z1", "*.example.com") is not None
+
+
+# What only a cutover with the data-plane fail-safe does: judge its alarms, make its health checks, and (it
+# completes) delete them once the records no longer carry them.
+FAIL_SAFE_RUN_USES = {
+    ("PrepareFunction", "cloudwatch:DescribeAlarms"),
+    ("ShiftWeightsFunction", "route53:CreateHealthCheck"),
+    ("RollbackFunction", "route53:DeleteHealthCheck"),
+}
+
+
+@pytest.mark.access_denied
+@pytest.mark.parametrize("pair", sorted(FAIL_SAFE_RUN_USES), ids=lambda p: f"{p[0]}-{p[1]}")
+def test_removing_any_permission_the_fail_safe_needs_fails(pair: tuple[str, str], broken_engine: LocalEngine) -> None:
+    """Given the fail-safe's completed rehearsal on a stack whose function lacks one permission the fail-safe
+    uses, then the call is answered AccessDenied and recorded."""
+    function, action = pair
+    assert broken_engine.iam_check is not None
+    broken_engine.iam_check.remove_permission(function, action)
+    before = len(iam.DENIALS)
+    with contextlib.suppress(Exception):
+        _rehearse(SCENARIOS / "fail-safe-restore-completed.yaml", engine=broken_engine)
+    denied = {(d.function, d.request.action) for d in iam.DENIALS[before:]}
+    assert pair in denied

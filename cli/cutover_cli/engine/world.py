@@ -70,6 +70,22 @@ def weights(client: Clients, zone_id: str, name: str, rtype: str) -> dict[str, i
     return out
 
 
+def define_alarm(client: Clients, name: str, extended_statistic: str | None, period: int) -> None:
+    """Make an alarm as a scenario defines it (in OK): an extended statistic, a period."""
+    how: dict[str, Any] = {"ExtendedStatistic": extended_statistic} if extended_statistic else {"Statistic": "Sum"}
+    client("cloudwatch").put_metric_alarm(
+        AlarmName=name,
+        MetricName=f"{name}-metric",
+        Namespace="Cutover/Local",
+        Period=period,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanThreshold",
+        **how,
+    )
+    client("cloudwatch").set_alarm_state(AlarmName=name, StateValue="OK", StateReason="defined by the scenario")
+
+
 def set_alarm(client: Clients, name: str, state: str) -> None:
     cw = client("cloudwatch")
     if not cw.describe_alarms(AlarmNames=[name])["MetricAlarms"]:
