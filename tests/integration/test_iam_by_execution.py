@@ -93,6 +93,7 @@ EXPECTED: dict[str, set[str]] = {
         "dynamodb:PutItem",
         "dynamodb:BatchWriteItem",  # locks released
         "dynamodb:DeleteItem",
+        "dynamodb:Query",  # ROLLBACK_FAILED with the fail-safe: the health checks the ledger says were made
         "sns:Publish",
         "events:PutEvents",
     },
@@ -391,7 +392,7 @@ HEALTHY_RUN_USES = (
     # the operator's paths above send it, paced.
     | {("AwaitSyncFunction", a) for a in EXPECTED["AwaitSyncFunction"] - {"dynamodb:UpdateItem"}}
     | {("RegisterWaitFunction", "dynamodb:PutItem")}
-    | {("FinalizeFunction", a) for a in EXPECTED["FinalizeFunction"] - {"dynamodb:DeleteItem"}}
+    | {("FinalizeFunction", a) for a in EXPECTED["FinalizeFunction"] - {"dynamodb:DeleteItem", "dynamodb:Query"}}
     | {
         ("ControlFunction", a)
         for a in ("dynamodb:GetItem", "dynamodb:PutItem", "events:PutEvents", "states:SendTaskSuccess")
@@ -556,18 +557,26 @@ FAIL_SAFE_RUN_USES = {
     ("ShiftWeightsFunction", "route53:CreateHealthCheck"),
     ("RollbackFunction", "route53:DeleteHealthCheck"),
 }
+FAIL_SAFE_ROLLBACK_FAILED_USES = {("FinalizeFunction", "dynamodb:Query")}
 
 
 @pytest.mark.access_denied
-@pytest.mark.parametrize("pair", sorted(FAIL_SAFE_RUN_USES), ids=lambda p: f"{p[0]}-{p[1]}")
-def test_removing_any_permission_the_fail_safe_needs_fails(pair: tuple[str, str], broken_engine: LocalEngine) -> None:
-    """Given the fail-safe's completed rehearsal on a stack whose function lacks one permission the fail-safe
-    uses, then the call is answered AccessDenied and recorded."""
+@pytest.mark.parametrize(
+    ("pair", "scenario"),
+    [(p, "fail-safe-restore-completed") for p in sorted(FAIL_SAFE_RUN_USES)]
+    + [(p, "fail-safe-restore-rollback-failed") for p in sorted(FAIL_SAFE_ROLLBACK_FAILED_USES)],
+    ids=lambda p: f"{p[0]}-{p[1]}" if isinstance(p, tuple) else p,
+)
+def test_removing_any_permission_the_fail_safe_needs_fails(
+    pair: tuple[str, str], scenario: str, broken_engine: LocalEngine
+) -> None:
+    """Given a fail-safe rehearsal on a stack whose function lacks one permission the fail-safe uses, then the
+    call is answered AccessDenied and recorded."""
     function, action = pair
     assert broken_engine.iam_check is not None
     broken_engine.iam_check.remove_permission(function, action)
     before = len(iam.DENIALS)
     with contextlib.suppress(Exception):
-        _rehearse(SCENARIOS / "fail-safe-restore-completed.yaml", engine=broken_engine)
+        _rehearse(SCENARIOS / f"{scenario}.yaml", engine=broken_engine)
     denied = {(d.function, d.request.action) for d in iam.DENIALS[before:]}
     assert pair in denied

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cutover import notify, route53, stored, weights
+from cutover import fail_safe, notify, route53, stored, weights
 from cutover.document import CutoverDocument, Rejected
 from cutover.errors import describe_task_error
 from cutover.ledger import store
@@ -76,7 +76,9 @@ def finalize(event: dict[str, Any]) -> dict[str, Any]:
                 "--hosted-zone-id <zone> --change-batch file://batch.json"
             )
             count("RollbackFailures")
-            left = doc.fail_safe.left if doc.fail_safe is not None else []
+            # The ledger too: a shift that died after making them returned no document naming them.
+            safe = fail_safe.made(execution_id, doc.fail_safe)
+            left = safe.left if safe is not None else []
             if left:
                 # Only once the batches above are applied and INSYNC: Route 53 deletes a health check in use.
                 fields["manual_health_check_deletions"] = left
