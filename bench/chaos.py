@@ -4,9 +4,10 @@ random seed (printed; ``--seed`` replays a campaign).
     python bench/chaos.py [--examples 300] [--seed N] [--out bench/chaos-results.json]
 
 Runs the property on random plans and scenarios (``--examples``), then the all-zero refusal on a tenth
-as many, prints the figures as a table and writes them as JSON. Every violation Hypothesis finds is
-shrunk to a minimal example, printed, and kept in the JSON. Exit status: 0 when no run broke the
-invariant, 1 otherwise.
+as many, then the fail-safe's property (plans with fail_safe, the operator's own health checks on some
+records, faults on the health checks' calls) on a third as many, prints the figures as a table and writes
+them as JSON. Every violation Hypothesis finds is shrunk to a minimal example, printed, and kept in the JSON.
+Exit status: 0 when no run broke the invariant, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ def table(figures: dict[str, Any]) -> list[str]:
     rows += [(f"  {kind}", str(n)) for kind, n in figures["faults_by_kind"].items()]
     rows.append(("outcomes", ""))
     rows += [(f"  {outcome}", str(n)) for outcome, n in figures["outcomes"].items()]
+    safe = ", ".join(f"{o} {n}" for o, n in figures["fail_safe_outcomes"].items()) or "none"
+    rows.append(("with the fail-safe", f"{figures['fail_safe_examples']} ({safe})"))
     rows.append(("final notification refused by SNS", f"{figures['final_notification_on_bus_only']} (bus only)"))
     watchers = figures["runs_leaving_alarm_watchers"]
     detail = ", ".join(f"{o} {n}" for o, n in watchers.items()) or "none"
@@ -87,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     seed_value = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     zero_examples = max(1, args.examples // 10)
+    fail_safe_examples = max(1, args.examples // 3)
     print(f"chaos campaign: seed {seed_value}", flush=True)
 
     started = time.perf_counter()
@@ -94,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, strategy, examples in (
         ("property", chaos.cases(), args.examples),
         ("all-zero pair refused", chaos.cases(all_zero=True), zero_examples),
+        ("fail-safe", chaos.fail_safe_cases(), fail_safe_examples),
     ):
         failure = campaign(name, strategy, examples, seed_value)
         if failure:
@@ -103,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": seed_value,
         "examples_requested": args.examples,
         "all_zero_requested": zero_examples,
+        "fail_safe_requested": fail_safe_examples,
         "wall_seconds": round(time.perf_counter() - started, 1),
         **chaos.STATS.to_json(),
         "hypothesis_failures": failures,

@@ -45,14 +45,17 @@ from hypothesis import strategies as st
 
 from cutover import history
 from cutover.plan import normalize_name, validate_plan
+from cutover_cli import rehearsal_fail_safe as fs
 from cutover_cli.local_engine import ACCOUNT, REGION, TABLE_NAME, LocalEngine
 from cutover_cli.rehearsal import Rehearsal
 from cutover_cli.scenario import validate_scenario
+from tests.chaos import fail_safe
 
 pytestmark = pytest.mark.integration
 
 EXAMPLES = int(os.environ.get("CHAOS_EXAMPLES", "25"))
 ZERO_EXAMPLES = int(os.environ.get("CHAOS_ZERO_EXAMPLES", "4"))
+FAIL_SAFE_EXAMPLES = int(os.environ.get("CHAOS_FAIL_SAFE_EXAMPLES", "15"))
 
 # ------------------------------------------------------------------ the world the strategies draw from
 
@@ -118,6 +121,7 @@ def faults(plan: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
     if any(g.get("task_arn") for g in gate.get("dms", [])):
         errors = ("InternalFailure", "AccessDeniedFault")
         menu.append(_fault("dms", "DescribeReplicationTasks", errors, 3))
+    menu += fail_safe.fault_menu(_fault, plan)
     return st.one_of(menu)
 
 
@@ -182,6 +186,8 @@ def plans(draw: st.DrawFn) -> dict[str, Any]:
         "preflight_timeout_seconds": draw(st.integers(0, 180)),
         "gates": draw(gates()),
     }
+    if fail_safe.wants_fail_safe(draw, plan["gates"]):
+        plan["fail_safe"] = {}
     approvals = draw(st.lists(st.sampled_from(steps), unique=True, max_size=2))
     if approvals:
         plan["approvals"] = {"before_percent": sorted(approvals), "timeout_seconds": draw(st.sampled_from((60, 180)))}
@@ -316,6 +322,7 @@ def scenarios(draw: st.DrawFn, plan: dict[str, Any], all_zero: bool = False) -> 
             rec["from"]: w_from,
             rec["to"]: w_to,
             "ttl": draw(st.sampled_from((60, 0, 300))),
+            **fail_safe.operator_checks(draw, plan, i, rec),
         }
     timeline: list[dict[str, Any]] = [{"at": "preflight", **draw(initial_world(plan))}]
     points = timeline_points(plan)
@@ -353,6 +360,17 @@ def scenarios(draw: st.DrawFn, plan: dict[str, Any], all_zero: bool = False) -> 
 
 
 @st.composite
+def fail_safe_cases(draw: st.DrawFn) -> dict[str, Any]:
+    """An example whose plan asks for the data-plane fail-safe (an alarm at least), with the health checks'
+    faults in the menu and the operator's own health checks on some records."""
+    plan = draw(plans())
+    if not plan["gates"]["alarms"]:
+        plan["gates"]["alarms"] = [draw(st.sampled_from(ALARMS))]
+    plan["fail_safe"] = {}
+    return {"plan": plan, "scenario": draw(scenarios(plan))}
+
+
+@st.composite
 def cases(draw: st.DrawFn, all_zero: bool = False) -> dict[str, Any]:
     """One example: ``{"plan": ..., "scenario": ...}`` as plain data (what Hypothesis prints is runnable)."""
     plan = draw(plans())
@@ -373,6 +391,12 @@ class Observed:
     watchers_left: list[str]  # WATCH# items (alarm -> cutover) left behind
     accepted_changes: int  # Route 53 change batches accepted (faulted calls excluded)
     functions: list[str] = field(default_factory=list)  # the controller's invocations, in order
+    # The fail-safe: each record's health check at the end (the operator's label, "controller", None), the
+    # controller's health checks left, those deleted while a record carried them, the operator's (id -> label).
+    health_checks: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    controller_checks_left: list[str] = field(default_factory=list)
+    deleted_in_use: list[str] = field(default_factory=list)
+    operator_checks: dict[str, str] = field(default_factory=dict)
 
 
 class ObservedRehearsal(Rehearsal):
@@ -405,6 +429,10 @@ class ObservedRehearsal(Rehearsal):
             watchers_left=_items_left(self.engine, "WATCH#"),
             accepted_changes=int(record["output"]["route53_change_batches"]),
             functions=[i.function for i in self.engine.invocations],
+            health_checks=fs.association(self.engine, self.records, self.zone_map, self.operator_checks),
+            controller_checks_left=sorted(c for c in self.engine.health_checks.checks if c not in self.operator_checks),
+            deleted_in_use=list(self.engine.health_checks.deleted_in_use),
+            operator_checks=dict(self.operator_checks),
         )
         return record
 
@@ -589,6 +617,7 @@ def violations(case: dict[str, Any], record: dict[str, Any], observed: Observed)
         )
     problems += _direction_problems(case, record.get("ledger", []))
     problems += _watch_problems(case, record.get("ledger", []), observed.functions)
+    problems += [Violation(kind, message) for kind, message in fail_safe.problems(case, str(outcome), observed)]
     return problems
 
 
@@ -702,6 +731,8 @@ class ChaosStats:
 
     examples: int = 0
     all_zero_examples: int = 0
+    fail_safe_examples: int = 0  # plans with the data-plane fail-safe
+    fail_safe_outcomes: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     slowest_seconds: float = 0.0
     fault_entries: int = 0
@@ -729,6 +760,9 @@ class ChaosStats:
         self.slowest_seconds = max(self.slowest_seconds, seconds)
         if any(_all_zero(g) for g in starting_weights(case).values()):
             self.all_zero_examples += 1
+        if case["plan"].get("fail_safe") is not None:
+            self.fail_safe_examples += 1
+            self.fail_safe_outcomes[str(record["output"]["outcome"]) if record else "(no record)"] += 1
         self.fault_entries += len(_scheduled(case))
         self.faults_scheduled += sum(int(f.get("count", 1)) for f in _scheduled(case))
         if record is None:
@@ -753,7 +787,14 @@ class ChaosStats:
 
     def add(self, other: dict[str, Any]) -> None:
         """Add another process's figures (``to_json()``), e.g. a pytest-xdist worker's."""
-        for name in ("examples", "all_zero_examples", "fault_entries", "faults_scheduled", "faults_injected"):
+        for name in (
+            "examples",
+            "all_zero_examples",
+            "fail_safe_examples",
+            "fault_entries",
+            "faults_scheduled",
+            "faults_injected",
+        ):
             setattr(self, name, getattr(self, name) + int(other.get(name, 0)))
         self.seconds += float(other.get("seconds", 0.0))
         self.slowest_seconds = max(self.slowest_seconds, float(other.get("slowest_example_seconds", 0.0)))
@@ -761,6 +802,7 @@ class ChaosStats:
         self.violating_examples += int(other.get("violating_examples", 0))
         self.faults_by_kind.update(other.get("faults_by_kind", {}))
         self.outcomes.update(other.get("outcomes", {}))
+        self.fail_safe_outcomes.update(other.get("fail_safe_outcomes", {}))
         self.watchers_left.update(other.get("runs_leaving_alarm_watchers", {}))
         self.violations_by_kind.update(other.get("violations_by_kind", {}))
         self.last_violation.update(other.get("last_violation_by_kind", {}))
@@ -769,6 +811,8 @@ class ChaosStats:
         return {
             "examples": self.examples,
             "all_zero_examples": self.all_zero_examples,
+            "fail_safe_examples": self.fail_safe_examples,
+            "fail_safe_outcomes": dict(self.fail_safe_outcomes.most_common()),
             "seconds": round(self.seconds, 1),
             "seconds_per_example": round(self.seconds / self.examples, 2) if self.examples else None,
             "slowest_example_seconds": round(self.slowest_seconds, 1),
@@ -794,6 +838,8 @@ class ChaosStats:
         rows += [(f"  {kind}", str(n)) for kind, n in self.faults_by_kind.most_common()]
         rows.append(("outcomes", ""))
         rows += [(f"  {outcome}", str(n)) for outcome, n in self.outcomes.most_common()]
+        safe = ", ".join(f"{o} {n}" for o, n in self.fail_safe_outcomes.most_common()) or "none"
+        rows.append(("with the fail-safe", f"{self.fail_safe_examples} ({safe})"))
         rows.append(("final notification refused by SNS", f"{self.final_on_bus_only} (reached the bus only)"))
         watchers = ", ".join(f"{o} {n}" for o, n in self.watchers_left.most_common()) or "none"
         rows.append(("runs leaving a WATCH# item", f"{sum(self.watchers_left.values())} ({watchers})"))
@@ -918,6 +964,59 @@ LEDGER_AND_TOPIC_FAILING: dict[str, Any] = {
 }
 
 
+# The fail-safe's rarer endings: the controller down (the evaluate function failing every attempt) while the
+# alarm fires, and a rollback Route 53 refuses with the operator's own health check on the new side.
+FAIL_SAFE_CONTROLLER_DOWN: dict[str, Any] = {
+    "plan": {**copy.deepcopy(ROLLBACK_BLOCKED["plan"]), "fail_safe": {}},
+    "scenario": {
+        "description": "the alarm fires at 50% while the evaluate function fails every attempt: rolled back",
+        "records": copy.deepcopy(ROLLBACK_BLOCKED["scenario"]["records"]),
+        "timeline": [
+            {"at": "preflight", "alarms": {"svc-5xx": "OK"}},
+            {
+                "at": {"step": 1, "check": 1},
+                "alarms": {"svc-5xx": "ALARM"},
+                "faults": [
+                    {
+                        "service": "lambda",
+                        "operation": "EvaluateGatesFunction",
+                        "error": "Lambda.ServiceException",
+                        "count": 4,
+                    }
+                ],
+            },
+        ],
+    },
+}
+FAIL_SAFE_ROLLBACK_BLOCKED: dict[str, Any] = {
+    "plan": {**copy.deepcopy(ROLLBACK_BLOCKED["plan"]), "fail_safe": {}},
+    "scenario": {
+        **copy.deepcopy(ROLLBACK_BLOCKED["scenario"]),
+        "records": {
+            "api.example.com": {"legacy": 90, "aws": 10, "ttl": 60, "health_checks": {"aws": "op-0-to"}},
+            "pay.example.org": {"blue": 200, "green": 55, "ttl": 300, "health_checks": {"blue": "op-1-from"}},
+        },
+    },
+}
+
+
+@settings(
+    max_examples=FAIL_SAFE_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(case=fail_safe_cases())
+@example(case=FAIL_SAFE_CONTROLLER_DOWN)
+@example(case=FAIL_SAFE_ROLLBACK_BLOCKED)
+def test_every_fail_safe_rehearsal_leaves_no_health_check_and_the_snapshots_association(case: dict[str, Any]) -> None:
+    """Given any plan with the fail-safe, the operator's own health checks on some records, and any faults (the
+    health checks' calls included), then besides the invariant every run keeps, no health check the controller
+    made is left (ROLLBACK_FAILED: each is named on the page) and every record's health check is its snapshot's."""
+    check_case(case)
+
+
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -971,6 +1070,15 @@ def _page(weights: dict[str, int]) -> dict[str, Any]:
     return {"event": "RollbackFailed", "manual_change_batches": {"Z1": {"Changes": changes}}}
 
 
+def _with_check(weights: dict[str, int], set_id: str, check: str) -> dict[str, Any]:
+    """A page's batches that write ``check`` on ``set_id`` (which the snapshot did not have)."""
+    batches = _page(weights)["manual_change_batches"]
+    for change in batches["Z1"]["Changes"]:
+        if change["ResourceRecordSet"]["SetIdentifier"] == set_id:
+            change["ResourceRecordSet"]["HealthCheckId"] = check
+    return dict(batches)
+
+
 def _ending(
     outcome: Any,
     final: dict[str, int],
@@ -987,6 +1095,7 @@ def _ending(
         "locks_left": [],
         "watchers_left": [],
         "accepted_changes": 2,
+        "health_checks": {"api.example.com": {"legacy": None, "aws": None}},
         **observed,
     }
     record = {
@@ -1067,6 +1176,34 @@ _ONE_SHIFT = ["PrepareFunction", "EvaluateGatesFunction", "ShiftWeightsFunction"
             _ending("ROLLED_BACK", _START, ledger=[_evaluation(1, "wait", ("alarm",))], functions=_ONE_SHIFT),
             "breach-not-acted-on",
         ),
+        (_ending("ROLLED_BACK", _START, controller_checks_left=["hc-1"]), "health-check-left"),
+        (_ending("COMPLETED", {"legacy": 0, "aws": 100}, controller_checks_left=["hc-1"]), "health-check-left"),
+        (
+            _ending("COMPLETED", {"legacy": 0, "aws": 100}, health_checks={"api.example.com": {"legacy": None}}),
+            "association-not-restored",
+        ),
+        (
+            _ending("ROLLED_BACK", _START, health_checks={"api.example.com": {"legacy": None, "aws": "controller"}}),
+            "association-not-restored",
+        ),
+        (_ending("ROLLED_BACK", _START, deleted_in_use=["hc-1"]), "health-check-deleted-in-use"),
+        (
+            _ending(
+                "ROLLBACK_FAILED",
+                {"legacy": 50, "aws": 50},
+                messages=[_page(_START)],
+                controller_checks_left=["hc-1", "hc-2"],
+            ),
+            "health-check-left-unnamed",
+        ),
+        (
+            _ending(
+                "ROLLBACK_FAILED",
+                {"legacy": 50, "aws": 50},
+                messages=[{**_page(_START), "manual_change_batches": _with_check(_START, "aws", "hc-1")}],
+            ),
+            "page-association-not-exact",
+        ),
     ],
 )
 def test_the_invariant_catches_each_unsafe_end(ending: tuple[dict[str, Any], Observed], kind: str) -> None:
@@ -1090,6 +1227,13 @@ def test_the_invariant_catches_each_unsafe_end(ending: tuple[dict[str, Any], Obs
         _ending("ABANDONED", _START, accepted_changes=0),
         _ending("REJECTED", _START, accepted_changes=0),
         _ending("ROLLBACK_FAILED", {"legacy": 50, "aws": 50}, messages=[{"event": "CutoverStarted"}, _page(_START)]),
+        _ending(
+            "ROLLBACK_FAILED",
+            {"legacy": 50, "aws": 50},
+            messages=[{"event": "CutoverStarted"}, {**_page(_START), "manual_health_check_deletions": ["hc-1"]}],
+            controller_checks_left=["hc-1"],
+            health_checks={"api.example.com": {"legacy": None, "aws": "controller"}},
+        ),
     ],
 )
 def test_the_invariant_accepts_each_safe_end(ending: tuple[dict[str, Any], Observed]) -> None:
