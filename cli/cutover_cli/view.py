@@ -285,6 +285,12 @@ class LiveView:
         if output.get("reason"):
             self.console.print(f"reason: {output['reason']}")
         self.console.print(f"final weights: {self._weights(output['final_weights'])}")
+        if "effective_weights" in output:  # the fail-safe: what Route 53 answers with, from its health checks
+            for seen in output.get("effective_weights_during", []):
+                self.console.print(f"Route 53 answered (a health check unhealthy): {self._weights(seen)}")
+            self.console.print(f"Route 53 answers now: {self._weights(output['effective_weights'])}")
+            left = output.get("health_checks_left", 0)
+            self.console.print(f"health checks of the controller left: {left}")
         self.console.print(f"notifications: {', '.join(output['notifications'])}")
         self.console.print(
             f"Route 53 change batches: {output['route53_change_batches']}, evaluations: {output['evaluations']}, "
