@@ -181,3 +181,36 @@ def test_a_warned_alarm_is_in_the_start_and_backs_no_health_check(engine: LocalE
     assert engine.count_calls("route53", "CreateHealthCheck") == 1
     assert engine.health_checks.checks == {}
     assert association(engine, zone) == {"legacy": None, "aws": None}
+
+
+def test_drift_in_the_last_bake_is_found_by_the_release_which_rolls_back(engine: LocalEngine, zone: str) -> None:
+    """Given someone else's health check put on the `to` record in place of the fail-safe's during the 100% bake,
+    then the release finds drift before writing anything and the cutover rolls back to the snapshot (the
+    controller's health checks deleted). Only the snapshot's own association is taken for a retried release
+    whose write went through."""
+    healthy_world(engine)
+    theirs = route53.create_health_check(
+        engine.client("route53"), "theirs", health_checks.alarm_config("other", "us-east-1", "Healthy")
+    )
+
+    def on_wait(eng: LocalEngine, payload: dict[str, Any]) -> None:
+        if bake_at(payload, 100):
+            rrsets = eng.client("route53").list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+            rrset = next(r for r in rrsets if r.get("SetIdentifier") == "aws")
+            if rrset.get("HealthCheckId") != theirs:  # once: the bake evaluates more than once
+                eng.client("route53").change_resource_record_sets(
+                    HostedZoneId=zone,
+                    ChangeBatch={
+                        "Changes": [{"Action": "UPSERT", "ResourceRecordSet": {**rrset, "HealthCheckId": theirs}}]
+                    },
+                )
+        LocalEngine.complete_wait(eng, payload)
+
+    engine.on_check_wait = on_wait
+    result = engine.run({"plan": make_plan(zone, fail_safe={})})
+
+    assert result.outcome == "ROLLED_BACK", result
+    assert f"health check {theirs}" in str(result.notifications[-1].get("reason"))
+    assert engine.weights(zone, RECORD, "CNAME") == {"legacy": 90, "aws": 10}
+    assert association(engine, zone) == {"legacy": None, "aws": None}
+    assert list(engine.health_checks.checks) == [theirs]

@@ -85,6 +85,7 @@ EXPECTED: dict[str, set[str]] = {
         "route53:GetChange",
         "dynamodb:UpdateItem",  # a Route 53 request's slot
         "route53:DeleteHealthCheck",  # the fail-safe's, once the records no longer carry them (also at completion)
+        "route53:ListResourceRecordSets",  # the fail-safe's release at completion: drift first
         "cloudwatch:GetMetricData",  # reverse replication, after the flip
         "dms:DescribeReplicationTasks",
     },
@@ -556,6 +557,7 @@ FAIL_SAFE_RUN_USES = {
     ("PrepareFunction", "cloudwatch:DescribeAlarms"),
     ("ShiftWeightsFunction", "route53:CreateHealthCheck"),
     ("RollbackFunction", "route53:DeleteHealthCheck"),
+    ("RollbackFunction", "route53:ListResourceRecordSets"),
 }
 FAIL_SAFE_ROLLBACK_FAILED_USES = {("FinalizeFunction", "dynamodb:Query")}
 

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cutover import aws, document, fail_safe, pacing, route53, signals, stored, weights
+from cutover import aws, document, fail_safe, health_checks, pacing, route53, signals, stored, weights
 from cutover.document import StepResult
-from cutover.errors import RollbackDelayed, RollbackIncomplete, Route53Unavailable, describe_task_error
+from cutover.errors import DriftDetected, RollbackDelayed, RollbackIncomplete, Route53Unavailable, describe_task_error
 from cutover.ledger import abort_reason, store
 from cutover.observability import count, remaining_seconds, traffic_gauges
 from cutover.words import Decision, Outcome, Phase
 
 if TYPE_CHECKING:
+    from cutover.document import FailSafeState
     from cutover.plan import Plan
 
 # Seconds kept back from the Lambda's timeout: recording the failure, the ledger, the response.
@@ -119,16 +120,36 @@ def release(event: dict[str, Any]) -> dict[str, Any]:
     on_error (a rollback, which writes the snapshot and deletes them too)."""
     doc = document.load(event)
     client = pacing.paced(aws.client("route53"))
-    _plan, snapshot = stored.plan_and_snapshot(doc)
+    plan, snapshot = stored.plan_and_snapshot(doc)
+    safe = fail_safe.made(doc.execution_id, doc.fail_safe)
+    _drift(client, plan, snapshot, doc, safe)
     batches = route53.build_change_batches(snapshot, doc.last_written, comment=f"cutover {doc.name} complete")
     changes = _write_and_sync(client, doc, batches)
-    safe = fail_safe.made(doc.execution_id, doc.fail_safe)
     deleted = fail_safe.cleanup(client, doc.execution_id, safe) if safe is not None else []
     store().record(doc.execution_id, "fail_safe_released", {"changes": changes, "deleted": deleted})
     doc.changes = [document.ChangeRef(**c) for c in changes]
     doc.fail_safe = safe
     doc.decision = Decision.COMPLETE
     return document.dump(doc)
+
+
+def _drift(
+    client: Any, plan: Plan, snapshot: dict[str, Any], doc: document.CutoverDocument, safe: FailSafeState | None
+) -> None:
+    """The records must hold what the last shift wrote (the final weights, our health check on the `to` records),
+    or, when this is a retry whose write went through, the final weights with the snapshot's health checks.
+    Anything else is someone else's change: DriftDetected, and the workflow's on_error rolls back."""
+    current = route53.current_weights(client, plan)
+    differences = weights.drift(doc.last_written, current)
+    record = safe.record if safe is not None else None
+    to = {rec.key: rec.to for rec in plan.records}
+    carried = route53.current_health_checks(client, plan)
+    found = health_checks.association_drift(fail_safe.expected_association(snapshot, to, record), carried)
+    if found and not health_checks.association_drift(fail_safe.expected_association(snapshot, to, None), carried):
+        found = []  # a retried release: its write went through
+    if differences or found:
+        store().record(doc.execution_id, "drift", {"expected": doc.last_written, "found": current})
+        raise DriftDetected([*differences, *found])
 
 
 def restore(event: dict[str, Any]) -> dict[str, Any]:
