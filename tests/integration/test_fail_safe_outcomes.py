@@ -214,3 +214,29 @@ def test_drift_in_the_last_bake_is_found_by_the_release_which_rolls_back(engine:
     assert engine.weights(zone, RECORD, "CNAME") == {"legacy": 90, "aws": 10}
     assert association(engine, zone) == {"legacy": None, "aws": None}
     assert list(engine.health_checks.checks) == [theirs]
+
+
+def test_an_adopted_health_check_is_carried_and_never_deleted(engine: LocalEngine, zone: str) -> None:
+    """Given the plan adopting the operator's existing health check for its one alarm, then the `to` record carries
+    that one during the cutover, the controller creates none, and COMPLETED leaves it existing and on no record
+    (the snapshot had none)."""
+    healthy_world(engine)
+    adopted = route53.create_health_check(
+        engine.client("route53"), "adopted", health_checks.alarm_config("orders-aws-5xx", "us-east-1", "Unhealthy")
+    )
+    seen: list[dict[str, str | None]] = []
+
+    def on_wait(eng: LocalEngine, payload: dict[str, Any]) -> None:
+        if payload["wait"]["kind"] == "bake":
+            seen.append(association(eng, zone))
+        LocalEngine.complete_wait(eng, payload)
+
+    engine.on_check_wait = on_wait
+    created = engine.count_calls("route53", "CreateHealthCheck")
+    result = engine.run({"plan": make_plan(zone, fail_safe={"health_checks": {"orders-aws-5xx": adopted}})})
+
+    assert result.outcome == "COMPLETED", result
+    assert {s["aws"] for s in seen} == {adopted}
+    assert engine.count_calls("route53", "CreateHealthCheck") == created
+    assert list(engine.health_checks.checks) == [adopted]
+    assert association(engine, zone) == {"legacy": None, "aws": None}
