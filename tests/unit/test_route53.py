@@ -410,6 +410,24 @@ def test_current_weights_show_drift(r53_client: Any) -> None:
     ]
 
 
+def test_current_records_read_each_group_once_for_weights_and_health_checks(
+    stub_client: tuple[Any, Stubber],
+) -> None:
+    """Given one weighted pair whose `to` record carries a health check, listed in one page
+    When the weights and the association are read together (a fail-safe shift's drift check)
+    Then one ListResourceRecordSets answers both (the stubber holds exactly one response)."""
+    client, stubber = stub_client
+    legacy = weighted("api.example.com.", "legacy", 90)
+    aws = {**weighted("api.example.com.", "aws", 10), "HealthCheckId": "hc-1"}
+    stubber.add_response("list_resource_record_sets", _page(legacy, aws), _list_params())
+
+    weights, carried = r53.current_records(client, make_plan(("Z1", "api.example.com", "CNAME")))
+
+    stubber.assert_no_pending_responses()
+    assert weights == {"Z1|api.example.com|CNAME": {"aws": 10, "legacy": 90}}
+    assert carried == {"Z1|api.example.com|CNAME": {"legacy": None, "aws": "hc-1"}}
+
+
 def test_current_weights_leave_out_what_is_gone(r53_client: Any) -> None:
     """Given a record that lost its weight, a record that is missing, and a zone that does not exist
     When the current weights are read

@@ -261,7 +261,23 @@ def current_weights(
     weight is left out, and another record of the group that takes traffic is
     put in, so :func:`cutover.weights.drift` reports both as differences.
     """
+    return current_records(client, plan, sleep=sleep, rng=rng)[0]
+
+
+def current_records(
+    client: Route53Client,
+    plan: Plan,
+    *,
+    sleep: Callable[[float], None] | None = None,
+    rng: Callable[[], float] = random.random,
+) -> tuple[Weights, dict[str, dict[str, str | None]]]:
+    """(the weights, the health-check association) Route 53 holds now for every pair of ``plan``, from one read
+    of each group: :func:`current_weights`' and :func:`current_health_checks`' answers."""
     _snapshot, groups, _problems = _read(client, plan, _Backoff(sleep=sleep, rng=rng))
+    return _weights_of(plan, groups), _health_checks_of(plan, groups)
+
+
+def _weights_of(plan: Plan, groups: Mapping[str, Mapping[str | None, Mapping[str, Any]]]) -> Weights:
     weights: Weights = {}
     for rec in plan.records:
         group = groups.get(rec.key, {})
@@ -271,6 +287,19 @@ def current_weights(
             if set_id is not None and "Weight" in rrset and (set_id in (rec.from_, rec.to) or rrset["Weight"] > 0)
         }
     return weights
+
+
+def _health_checks_of(
+    plan: Plan, groups: Mapping[str, Mapping[str | None, Mapping[str, Any]]]
+) -> dict[str, dict[str, str | None]]:
+    return {
+        rec.key: {
+            sid: groups.get(rec.key, {})[sid].get("HealthCheckId")
+            for sid in (rec.from_, rec.to)
+            if sid in groups.get(rec.key, {})
+        }
+        for rec in plan.records
+    }
 
 
 # ------------------------------------------------------------------ change batches
@@ -519,12 +548,4 @@ def current_health_checks(
 ) -> dict[str, dict[str, str | None]]:
     """``{key: {set_id: HealthCheckId or None}}`` of every pair of ``plan`` as Route 53 holds it now, for the
     association's drift check (a record that vanished is left out, so the drift names it)."""
-    _snapshot, groups, _problems = _read(client, plan, _Backoff(sleep=sleep, rng=rng))
-    return {
-        rec.key: {
-            sid: groups.get(rec.key, {})[sid].get("HealthCheckId")
-            for sid in (rec.from_, rec.to)
-            if sid in groups.get(rec.key, {})
-        }
-        for rec in plan.records
-    }
+    return current_records(client, plan, sleep=sleep, rng=rng)[1]

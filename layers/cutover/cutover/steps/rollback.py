@@ -139,11 +139,10 @@ def _drift(
     """The records must hold what the last shift wrote (the final weights, our health check on the `to` records),
     or, when this is a retry whose write went through, the final weights with the snapshot's health checks.
     Anything else is someone else's change: DriftDetected, and the workflow's on_error rolls back."""
-    current = route53.current_weights(client, plan)
+    current, carried = route53.current_records(client, plan)  # one read of every group
     differences = weights.drift(doc.last_written, current)
     record = safe.record if safe is not None else None
     to = {rec.key: rec.to for rec in plan.records}
-    carried = route53.current_health_checks(client, plan)
     found = health_checks.association_drift(fail_safe.expected_association(snapshot, to, record), carried)
     if found and not health_checks.association_drift(fail_safe.expected_association(snapshot, to, None), carried):
         found = []  # a retried release: its write went through

@@ -25,7 +25,8 @@ def shift(event: dict[str, Any]) -> dict[str, Any]:
     percent = doc.percent
     target = weights.plan_weights(plan, percent)
     client = pacing.paced(aws.client("route53"))
-    current = route53.current_weights(client, plan)
+    # One read of every group: the weights, and the health checks the records carry (the fail-safe's drift).
+    current, carried = route53.current_records(client, plan)
     # Already at the target is only our own change if we meant to make it (a retried
     # shift); otherwise someone set these weights by hand: drift like any other.
     retried = current == target and store().intent(doc.execution_id) == percent
@@ -37,7 +38,6 @@ def shift(event: dict[str, Any]) -> dict[str, Any]:
         # Made (or found again, when retried) before the first batch: CallerReference per cutover and alarm.
         record = fail_safe.ensure(client, doc.execution_id, safe)
         # The association drifts too: someone took the fail-safe's health check off a `to` record, or put another.
-        carried = route53.current_health_checks(client, plan)
         expected = fail_safe.expected_association(snapshot, to, record if progress.moved or retried else None)
         differences = [*differences, *health_checks.association_drift(expected, carried)]
     if differences:
