@@ -35,8 +35,9 @@ class WaveStore:
     def started(self, wave: str, index: int, execution_id: str) -> None:
         self._set(wave, f"started_{index}", {"execution_id": execution_id, "at": now_iso()})
 
-    def ended(self, wave: str, index: int, outcome: dict[str, Any]) -> None:
-        self._set(wave, f"ended_{index}", {**outcome, "at": now_iso()})
+    def ended(self, wave: str, index: int, outcome: dict[str, Any]) -> dict[str, Any]:
+        """Record how the ``index``-th cutover ended; the wave's record as it is now (one call)."""
+        return self._set(wave, f"ended_{index}", {**outcome, "at": now_iso()})
 
     def halt(self, wave: str, reason: str) -> bool:
         """Halt the wave (no cutover starts after this); False when it was halted already (the first reason
@@ -54,13 +55,15 @@ class WaveStore:
             return False
         return True
 
-    def _set(self, wave: str, field: str, value: dict[str, Any]) -> None:
-        self.table.update_item(
+    def _set(self, wave: str, field: str, value: dict[str, Any]) -> dict[str, Any]:
+        answer = self.table.update_item(
             Key=self._key(wave),
             UpdateExpression="SET #f = :v",
             ExpressionAttributeNames={"#f": field},
             ExpressionAttributeValues={":v": to_dynamo(value)},
+            ReturnValues="ALL_NEW",
         )
+        return dict(from_dynamo(answer.get("Attributes") or {}))
 
 
 def waves() -> WaveStore:

@@ -209,9 +209,8 @@ def _ended(event: dict[str, Any], outcome: str, reason: str | None) -> dict[str,
         told = [e["data"] for e in store().ledger(cutover, kinds=("outcome",))]
         reason = str(told[-1].get("reason") or reason) if told else reason
     entry = {"index": index, "execution_id": cutover, "outcome": outcome, "reason": reason}
-    waves().ended(wave_id, index, entry)
+    item = waves().ended(wave_id, index, entry)
     store().record(wave_id, "wave_cutover_ended", entry)
-    item = waves().get_wave(wave_id) or {}
     if policy.wave_halts(outcome, bool(item.get("halt_on_failure"))):
         why = f"cutover {cutover} ended {outcome}: halt_on_failure"
         if waves().halt(wave_id, why):
