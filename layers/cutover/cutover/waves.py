@@ -111,12 +111,6 @@ def validate_wave_request(detail: Any) -> tuple[WaveRequest, list[Plan]]:
             f"request_id: {request.request_id!r} is too long for {len(request.cutovers)} cutovers: "
             f"`<request_id>-<index>` must be at most {MAX_REQUEST_KEY} characters"
         )
-    names = [request.cutover_execution_id(i) for i in range(len(request.cutovers))]
-    problems += [
-        f"cutovers[{i}]: runs as {name!r}, as cutovers[{names.index(name)}] does: give the plans different names"
-        for i, name in enumerate(names)
-        if names.index(name) != i
-    ]
     size = len(json.dumps(detail)) + ENVELOPE_BYTES * len(request.cutovers)
     if size > STATE_PAYLOAD_LIMIT:
         problems.append(
