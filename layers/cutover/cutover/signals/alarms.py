@@ -135,8 +135,10 @@ def decide_health_check_alarm(
 
 
 @cache
+@cache
 def health_check_regions() -> tuple[str, ...]:
-    """AlarmIdentifier.Region's allowed values, from the Route 53 service model botocore ships."""
+    """AlarmIdentifier.Region's allowed values, from the Route 53 service model botocore ships (read once per
+    container: the model is a large file)."""
     import botocore.session  # only the fail-safe needs the model; keep the evaluate path's cold start
 
     model = botocore.session.get_session().get_service_model("route53")
